@@ -1,0 +1,314 @@
+/**
+ * IPv4 input and output for a host (RFC 791, RFC 1122 §3.2.1, §3.3). No forwarding.
+ *
+ * Input: validate (wire/ipv4.ts: version, lengths, options, checksum), check the source
+ * (RFC 1122 §3.2.1.3: a broadcast or multicast source is discarded), accept our unicast
+ * addresses (weak host model, as Linux: any of our addresses on any interface), the directed
+ * broadcast of the receiving interface, 255.255.255.255 and 224.0.0.1 — anything else is
+ * `drop.ipv4.not_for_us`. Fragments go to the reassembler. Then dispatch: ICMP, UDP, registered
+ * protocols (TCP), else ICMP protocol unreachable (RFC 1122 §3.2.2.1).
+ *
+ * Output: route (longest prefix match), TTL 64, a random Identification (RFC 6864 allows any
+ * value for atomic datagrams; random values do not leak a counter), fragmentation to the
+ * interface MTU unless DF is set (then EMSGSIZE and `drop.ipv4.frag_needed_df`).
+ */
+import { IPV4_HEADER_LEN, Ipv4Packet, emitIpv4, parseIpv4, type Ipv4Parsed } from '../wire/ipv4.js';
+import { isIpv4Multicast, isIpv4Broadcast } from '../wire/address.js';
+import type { IpContext, RxInfo } from './context.js';
+import type { NetInterface } from './interface.js';
+import { Reassembler, type ReassemblyBudget } from './reassembly.js';
+import { fragmentIpv4 } from './fragment.js';
+import { PmtuCache } from './pmtu.js';
+import { read32 } from '../wire/bytes.js';
+import type { Icmp4 } from './icmp.js';
+import { ipv4MulticastMac as v4MulticastMac, MAC_BROADCAST as BROADCAST_MAC } from '../wire/address.js';
+import { UDP_PROTOCOL } from '../transport/udp.js';
+
+export const PROTO_ICMP = 1;
+
+export interface Output4Options {
+  ttl?: number;
+  /** Don't Fragment: fail with EMSGSIZE instead of fragmenting. */
+  df?: boolean;
+  /** Outgoing interface for broadcasts. */
+  iface?: NetInterface;
+  tos?: number;
+}
+
+export class Ipv4Layer {
+  readonly reassembler: Reassembler;
+  /** Path MTUs learned from ICMP "fragmentation needed" (RFC 1191). */
+  readonly pmtu: PmtuCache<number>;
+  icmp!: Icmp4;
+
+  constructor(
+    private readonly ctx: IpContext,
+    budget: ReassemblyBudget,
+  ) {
+    this.pmtu = new PmtuCache<number>(() => ctx.clock.now(), 552);
+    this.reassembler = new Reassembler(
+      ctx.timers,
+      () => ctx.clock.now(),
+      ctx.counters,
+      'ipv4',
+      ctx.limits.reassemblyTimeout4Ms,
+      budget,
+      (first) => this.reassemblyTimeout(first),
+    );
+  }
+
+  // ---- input ----------------------------------------------------------------------------------
+
+  input(packet: Uint8Array, rx: RxInfo): void {
+    const c = this.ctx.counters;
+    c.inc('ipv4.rx');
+    const ip = parseIpv4(packet);
+    if (typeof ip === 'string') {
+      c.drop(ip);
+      return;
+    }
+    // RFC 1122 §3.2.1.3: discard datagrams whose source is a broadcast or multicast address.
+    if (isIpv4Broadcast(ip.src) || isIpv4Multicast(ip.src) || this.isAnyBroadcast(ip.src)) {
+      c.drop('ipv4.bad_src');
+      return;
+    }
+    const iface = rx.iface;
+    const bcast = iface.isIpv4Broadcast(ip.dst);
+    const mcast = isIpv4Multicast(ip.dst);
+    if (!(this.isLocal(ip.dst) || bcast || iface.acceptsIpv4(ip.dst))) {
+      c.drop('ipv4.not_for_us');
+      return;
+    }
+    if (ip.moreFrags || ip.fragOffset !== 0) {
+      c.inc('ipv4.frag_rx');
+      const r = this.reassembler.add({
+        key: `${ip.src}|${ip.dst}|${ip.protocol}|${ip.ident}`,
+        offset: ip.fragOffset,
+        more: ip.moreFrags,
+        data: ip.payload,
+        header: ip.fragOffset === 0 ? packet.subarray(0, ip.headerLength) : undefined,
+        packet: ip.fragOffset === 0 ? packet.subarray(0, ip.headerLength + ip.payloadLength) : undefined,
+      });
+      if (r === null || typeof r === 'string') return;
+      // Rebuild a whole packet (header of the first fragment, RFC 791 §3.2) for delivery and
+      // for quoting in ICMP errors.
+      const hl = r.header.length;
+      if (hl + r.payload.length > 0xffff) {
+        c.drop('ipv4.reasm_too_big');
+        return;
+      }
+      const whole = new Uint8Array(hl + r.payload.length);
+      whole.set(r.header, 0);
+      whole.set(r.payload, hl);
+      const p = new Ipv4Packet(whole);
+      p.totalLength = whole.length;
+      p.moreFrags = false;
+      p.fragOffset = 0;
+      p.fillChecksum();
+      const parsed = parseIpv4(whole);
+      if (typeof parsed === 'string') {
+        c.drop(parsed);
+        return;
+      }
+      this.deliver(parsed, whole, rx, bcast || mcast);
+      return;
+    }
+    this.deliver(ip, packet, rx, bcast || mcast);
+  }
+
+  private deliver(ip: Ipv4Parsed, packet: Uint8Array, rx: RxInfo, multicast: boolean): void {
+    const c = this.ctx.counters;
+    c.inc('ipv4.delivered');
+    switch (ip.protocol) {
+      case PROTO_ICMP:
+        this.icmp.input(ip, rx, multicast);
+        return;
+      case UDP_PROTOCOL: {
+        const r = this.ctx.udp.input4(ip.src, ip.dst, ip.payload, { multicast, ifindex: rx.iface.index });
+        if (r === 'no_socket') this.icmp.sendError(ip, packet, rx, multicast, 3, 3); // port unreachable
+        return;
+      }
+      default: {
+        const h = this.ctx.protocols4.get(ip.protocol);
+        if (h) {
+          h(ip.src, ip.dst, ip.payload, rx);
+          return;
+        }
+        c.drop('ipv4.unknown_protocol');
+        this.icmp.sendError(ip, packet, rx, multicast, 3, 2); // protocol unreachable
+      }
+    }
+  }
+
+  private reassemblyTimeout(first: Uint8Array): void {
+    const ip = parseIpv4(first, false);
+    if (typeof ip === 'string') return;
+    // RFC 792: Time Exceeded code 1, only when fragment zero is available (RFC 1122 §3.3.2).
+    const iface = this.ctx.routes.lookup4(ip.src)?.iface;
+    if (!iface) return;
+    this.icmp.sendError(ip, first, { iface, linkMulticast: false }, this.isAnyBroadcast(ip.dst) || isIpv4Multicast(ip.dst), 11, 1);
+  }
+
+  // ---- addresses ------------------------------------------------------------------------------
+
+  /** The MTU towards `dst`: the interface MTU, lowered by a learned path MTU. */
+  pathMtu(iface: NetInterface, dst: number): number {
+    const p = this.pmtu.get(dst);
+    return p === undefined ? iface.mtu : Math.min(p, iface.mtu);
+  }
+
+  /**
+   * ICMP "fragmentation needed" (type 3 code 4) about a packet we sent (`invoking` is its
+   * quoted header): lower the path MTU to its destination (RFC 1191 §6.3). A next-hop MTU of 0
+   * (pre-RFC 1191 router) is treated as the floor.
+   */
+  fragNeeded(invoking: Uint8Array, nextHopMtu: number): void {
+    if (invoking.length < 20 || invoking[0]! >>> 4 !== 4) return;
+    const src = read32(invoking, 12);
+    const dst = read32(invoking, 16);
+    const iface = this.localInterface(src);
+    if (!iface) {
+      this.ctx.counters.drop('icmp.frag_needed_not_ours');
+      return;
+    }
+    const r = this.ctx.routes.lookup4(dst);
+    const m = this.pmtu.update(dst, nextHopMtu, (r?.iface ?? iface).mtu);
+    if (m !== undefined) this.ctx.counters.inc('ipv4.pmtu_update');
+  }
+
+  /** The interface owning unicast address `a`, if it is ours. */
+  localInterface(a: number): NetInterface | undefined {
+    for (const i of this.ctx.interfaces) if (i.hasIpv4(a)) return i;
+    return undefined;
+  }
+
+  isLocal(a: number): boolean {
+    for (const i of this.ctx.interfaces) if (i.hasIpv4(a)) return true;
+    return false;
+  }
+
+  /** 255.255.255.255 or a directed broadcast of any interface. */
+  isAnyBroadcast(a: number): boolean {
+    for (const i of this.ctx.interfaces) if (i.isIpv4Broadcast(a)) return true;
+    return isIpv4Broadcast(a);
+  }
+
+  /**
+   * Source address for `dst` (RFC 1122 §3.3.4.3): the address of the outgoing interface that
+   * shares the destination's subnet, else its first address. An errno code when unroutable.
+   */
+  source(dst: number, iface?: NetInterface): number | string {
+    const r = this.routeFor(dst, iface);
+    if (typeof r === 'string') {
+      this.ctx.counters.drop('ipv4.no_route');
+      return r;
+    }
+    const i = r.iface;
+    if (i.addrs4.length === 0) return 'EADDRNOTAVAIL';
+    for (const a of i.addrs4) if (((dst & a.mask) >>> 0) === a.network) return a.addr;
+    if (r.nextHop !== dst) for (const a of i.addrs4) if (((r.nextHop & a.mask) >>> 0) === a.network) return a.addr;
+    return i.addrs4[0]!.addr;
+  }
+
+  private routeFor(dst: number, iface?: NetInterface): { iface: NetInterface; nextHop: number } | string {
+    if (isIpv4Broadcast(dst) || isIpv4Multicast(dst)) {
+      const i = iface ?? this.ctx.interfaces.find((x) => x.addrs4.length > 0);
+      return i ? { iface: i, nextHop: dst } : 'ENETUNREACH';
+    }
+    if (iface && iface.onLink4(dst)) return { iface, nextHop: dst };
+    const r = this.ctx.routes.lookup4(dst);
+    return r ?? 'ENETUNREACH';
+  }
+
+  // ---- output ---------------------------------------------------------------------------------
+
+  /**
+   * Sends `payload` (a transport segment) from `src` to `dst`. Returns null or an errno code:
+   * ENETUNREACH (no route, `drop.ipv4.no_route`), EMSGSIZE (too big, or DF and over the MTU).
+   */
+  output(src: number, dst: number, protocol: number, payload: Uint8Array, opts: Output4Options = {}): string | null {
+    const c = this.ctx.counters;
+    const local = this.localInterface(dst);
+    const route = local ? { iface: local, nextHop: dst } : this.routeFor(dst, opts.iface);
+    if (typeof route === 'string') {
+      c.drop('ipv4.no_route');
+      return route;
+    }
+    const total = IPV4_HEADER_LEN + payload.length;
+    if (total > 0xffff) {
+      c.drop('ipv4.too_big');
+      return 'EMSGSIZE';
+    }
+    const ttl = opts.ttl ?? this.ctx.limits.defaultTtl;
+    const ident = this.ctx.random.u32() & 0xffff;
+    const mtu = this.pathMtu(route.iface, dst);
+    if (total > mtu && !local) {
+      if (opts.df) {
+        c.drop('ipv4.frag_needed_df');
+        return 'EMSGSIZE';
+      }
+      if (mtu < IPV4_HEADER_LEN + 8) {
+        c.drop('ipv4.mtu_too_small');
+        return 'EMSGSIZE';
+      }
+    }
+    const pkt = new Uint8Array(total);
+    emitIpv4({ src, dst, protocol, ttl, ident, dontFrag: !!opts.df, payloadLength: payload.length, dscp: (opts.tos ?? 0) >>> 2 }, pkt);
+    pkt.set(payload, IPV4_HEADER_LEN);
+    if (local) {
+      // A datagram to ourselves never touches the link (RFC 1122 §3.3.6: a host's own address
+      // is delivered internally); it is not fragmented either.
+      c.inc('ipv4.loopback');
+      this.ctx.loopback(local, pkt);
+      return null;
+    }
+    this.transmit(route.iface, route.nextHop, pkt);
+    return null;
+  }
+
+  /**
+   * Hands a whole datagram to the link: directly on TUN, via ARP (or a group MAC) on TAP. It is
+   * fragmented to the MTU here, after resolution, so a datagram waiting for ARP takes one slot
+   * of the neighbour queue rather than one per fragment.
+   */
+  transmit(iface: NetInterface, nextHop: number, pkt: Uint8Array): void {
+    if (!iface.ethernet) {
+      this.emitFragments(iface, pkt, (f) => iface.link.send(f));
+      return;
+    }
+    if (isIpv4Broadcast(nextHop) || iface.isIpv4Broadcast(nextHop)) {
+      this.sendTo(iface, BROADCAST_MAC, pkt);
+    } else if (isIpv4Multicast(nextHop)) {
+      this.sendTo(iface, v4MulticastMac(nextHop), pkt);
+    } else {
+      const arp = iface.arp;
+      if (arp) arp.send(nextHop, pkt);
+      else this.ctx.counters.drop('ipv4.no_arp');
+    }
+  }
+
+  /** Sends a whole datagram to a resolved MAC (called by ARP once resolved). */
+  sendTo(iface: NetInterface, mac: Uint8Array, pkt: Uint8Array): void {
+    this.emitFragments(iface, pkt, (f) => this.ctx.sendEthernet(iface, mac, 0x0800, f));
+  }
+
+  private emitFragments(iface: NetInterface, pkt: Uint8Array, send: (f: Uint8Array) => void): void {
+    const c = this.ctx.counters;
+    const mtu = this.pathMtu(iface, read32(pkt, 16));
+    if (pkt.length > mtu && new Ipv4Packet(pkt).dontFrag) {
+      // The path MTU shrank while the packet waited for ARP.
+      c.drop('ipv4.frag_needed_df');
+      return;
+    }
+    const frags = fragmentIpv4(pkt, mtu);
+    if (frags.length === 0) {
+      c.drop('ipv4.mtu_too_small');
+      return;
+    }
+    if (frags.length > 1) c.inc('ipv4.frag_tx', frags.length);
+    for (const f of frags) {
+      c.inc('ipv4.tx');
+      send(f);
+    }
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * IPv6 input and output for a host (RFC 8200, RFC 4291 addressing, RFC 6724 source selection,
+ * simplified). No forwarding.
+ *
+ * Input: fixed header check; a multicast source is discarded (RFC 4291 §2.7); accept our unicast
+ * addresses (any interface, weak host like Linux), ff02::1 and our solicited-node groups on the
+ * receiving interface — else `drop.ipv6.not_for_us`. Then the extension header chain is walked
+ * (wire/ipv6-ext.ts `walkIpv6Chain`), answering Parameter Problems as the walker says
+ * (RFC 8200 §4), fragments are reassembled (RFC 8200 §4.5, RFC 5722) and the chain is walked
+ * again over the reassembled packet. Dispatch: ICMPv6, UDP, registered protocols (TCP); No Next
+ * Header (59) is dropped silently; anything else is Parameter Problem code 1 pointing at the
+ * Next Header byte (RFC 8200 §4).
+ *
+ * Output: hop limit 64 (255 for NDP, the caller passes it), fragmentation at the source with a
+ * Fragment header whose Identification comes from the random source (RFC 7739 recommends
+ * unpredictable values), data per fragment a multiple of 8 (RFC 8200 §4.5).
+ */
+import { IPV6_HEADER_LEN, emitIpv6, parseIpv6 as parseIpv6Header } from '../wire/ipv6.js';
+import { IPV6_FRAG_HEADER_LEN, walkIpv6Chain, type Ipv6ChainOk } from '../wire/ipv6-ext.js';
+import { ipv6MulticastMac, isIpv6LinkLocal, isIpv6Multicast } from '../wire/address.js';
+import { write16 } from '../wire/bytes.js';
+import type { IpContext, RxInfo } from './context.js';
+import type { NetInterface } from './interface.js';
+import { Reassembler, type ReassemblyBudget } from './reassembly.js';
+import { fragmentIpv6 } from './fragment.js';
+import { PmtuCache } from './pmtu.js';
+import type { Icmp6 } from './icmp6.js';
+import { v6CommonPrefixLen, v6Key, v6NeedsScope } from './prefix.js';
+import { UDP_PROTOCOL } from '../transport/udp.js';
+
+export const PROTO_ICMPV6 = 58;
+const PROTO_NONE = 59;
+const PROTO_FRAG = 44;
+
+export interface Output6Options {
+  hopLimit?: number;
+  /** Outgoing interface (scope id) for link-scoped destinations. */
+  iface?: NetInterface;
+  /** Fail with EMSGSIZE instead of fragmenting (IPV6_DONTFRAG). */
+  dontFrag?: boolean;
+}
+
+/** What the IPv6 layer tells upper layers about a delivered packet. */
+export interface Ipv6Meta {
+  src: Uint8Array;
+  dst: Uint8Array;
+  hopLimit: number;
+  /** The whole packet (reassembled if it was fragmented), for quoting in ICMPv6 errors. */
+  packet: Uint8Array;
+  /** The destination was multicast. */
+  multicast: boolean;
+  /** The extension-header walk of `packet` (after reassembly, if any). */
+  chain: Ipv6ChainOk;
+}
+
+export class Ipv6Layer {
+  readonly reassembler: Reassembler;
+  /** Path MTUs learned from Packet Too Big (RFC 8201), keyed by v6Key(dst). */
+  readonly pmtu: PmtuCache<string>;
+  icmp!: Icmp6;
+
+  constructor(
+    private readonly ctx: IpContext,
+    budget: ReassemblyBudget,
+  ) {
+    this.pmtu = new PmtuCache<string>(() => ctx.clock.now(), 1280);
+    this.reassembler = new Reassembler(
+      ctx.timers,
+      () => ctx.clock.now(),
+      ctx.counters,
+      'ipv6',
+      ctx.limits.reassemblyTimeout6Ms,
+      budget,
+      (first) => this.reassemblyTimeout(first),
+    );
+  }
+
+  // ---- input ----------------------------------------------------------------------------------
+
+  input(packet: Uint8Array, rx: RxInfo): void {
+    const c = this.ctx.counters;
+    c.inc('ipv6.rx');
+    const h = parseIpv6Header(packet);
+    if (typeof h === 'string') {
+      c.drop(h);
+      return;
+    }
+    if (isIpv6Multicast(h.src)) {
+      c.drop('ipv6.bad_src');
+      return;
+    }
+    const multicast = isIpv6Multicast(h.dst);
+    if (multicast ? !rx.iface.inGroup6(h.dst) : !this.isLocal(h.dst)) {
+      c.drop('ipv6.not_for_us');
+      return;
+    }
+    // Trailing link padding is excluded from here on.
+    const pkt = packet.subarray(0, IPV6_HEADER_LEN + h.payloadLength);
+    const w = walkIpv6Chain(pkt);
+    if (w.drop !== null) {
+      c.drop(w.drop);
+      if (w.icmp) this.icmp.sendParamProblem(pkt, rx, w.icmp.code, w.icmp.pointer, w.icmp.allowMulticast);
+      return;
+    }
+    const f = w.fragment;
+    if (f && (f.fragOffset !== 0 || f.more)) {
+      c.inc('ipv6.frag_rx');
+      let header: Uint8Array | undefined;
+      if (f.fragOffset === 0) {
+        // The unfragmentable part, with the Next Header that named the Fragment header patched
+        // to the fragment's Next Header (RFC 8200 §4.5 reassembly).
+        header = pkt.slice(0, f.headerOffset);
+        header[f.prevNextHeaderOffset] = f.nextHeader;
+      }
+      const r = this.reassembler.add({
+        key: `${v6Key(h.src)}|${v6Key(h.dst)}|${f.ident}`,
+        offset: f.fragOffset,
+        more: f.more,
+        data: pkt.subarray(w.offset, w.end),
+        header,
+        packet: f.fragOffset === 0 ? pkt : undefined,
+      });
+      if (r === null || typeof r === 'string') return;
+      const len = r.header.length + r.payload.length;
+      if (len - IPV6_HEADER_LEN > 0xffff) {
+        c.drop('ipv6.reasm_too_big');
+        return;
+      }
+      const whole = new Uint8Array(len);
+      whole.set(r.header, 0);
+      whole.set(r.payload, r.header.length);
+      write16(whole, 4, len - IPV6_HEADER_LEN);
+      const w2 = walkIpv6Chain(whole);
+      if (w2.drop !== null) {
+        c.drop(w2.drop);
+        if (w2.icmp) this.icmp.sendParamProblem(whole, rx, w2.icmp.code, w2.icmp.pointer, w2.icmp.allowMulticast);
+        return;
+      }
+      if (w2.fragment && w2.protocol === PROTO_FRAG) {
+        c.drop('ipv6.nested_fragment');
+        return;
+      }
+      this.deliver(whole, w2, rx, multicast);
+      return;
+    }
+    this.deliver(pkt, w, rx, multicast);
+  }
+
+  private deliver(pkt: Uint8Array, w: Ipv6ChainOk, rx: RxInfo, multicast: boolean): void {
+    const c = this.ctx.counters;
+    c.inc('ipv6.delivered');
+    const src = pkt.subarray(8, 24);
+    const dst = pkt.subarray(24, 40);
+    const payload = pkt.subarray(w.offset, w.end);
+    const meta: Ipv6Meta = { src, dst, hopLimit: pkt[7]!, packet: pkt, multicast, chain: w };
+    switch (w.protocol) {
+      case PROTO_ICMPV6:
+        this.icmp.input(payload, meta, rx);
+        return;
+      case UDP_PROTOCOL: {
+        const r = this.ctx.udp.input6(src, dst, payload, { multicast, ifindex: rx.iface.index });
+        if (r === 'no_socket') this.icmp.sendError(meta, rx, 1, 4, 0); // port unreachable
+        return;
+      }
+      case PROTO_NONE:
+        c.drop('ipv6.no_next_header');
+        return;
+      default: {
+        const h = this.ctx.protocols6.get(w.protocol);
+        if (h) {
+          h(src, dst, payload, rx);
+          return;
+        }
+        c.drop('ipv6.unknown_next_header');
+        // RFC 8200 §4: Parameter Problem code 1, pointer to the Next Header field.
+        this.icmp.sendParamProblem(pkt, rx, 1, w.nextHeaderOffset, false);
+      }
+    }
+  }
+
+  private reassemblyTimeout(first: Uint8Array): void {
+    // RFC 8200 §4.5: Time Exceeded code 1 when the first fragment had arrived.
+    const src = first.subarray(8, 24);
+    const iface = this.ctx.routes.lookup6(src, undefined, this.ctx.interfaces)?.iface;
+    if (!iface) return;
+    const w = walkIpv6Chain(first);
+    if (w.drop !== null) return;
+    const meta: Ipv6Meta = { src, dst: first.subarray(24, 40), hopLimit: first[7]!, packet: first, multicast: isIpv6Multicast(first.subarray(24, 40)), chain: w };
+    this.icmp.sendError(meta, { iface, linkMulticast: false }, 3, 1, 0);
+  }
+
+  // ---- addresses ------------------------------------------------------------------------------
+
+  /** The MTU towards `dst`: the interface MTU, lowered by a learned path MTU. */
+  pathMtu(iface: NetInterface, dst: Uint8Array): number {
+    const p = this.pmtu.get(v6Key(dst));
+    return p === undefined ? iface.mtu : Math.min(p, iface.mtu);
+  }
+
+  /**
+   * Packet Too Big about a packet we sent (`invoking` quotes it): lower the path MTU to its
+   * destination; values below 1280 are raised to 1280 (RFC 8201 §4, RFC 8021).
+   */
+  packetTooBig(invoking: Uint8Array, mtu: number): void {
+    if (invoking.length < 40 || invoking[0]! >>> 4 !== 6) return;
+    const iface = this.localInterface(invoking.subarray(8, 24));
+    if (!iface) {
+      this.ctx.counters.drop('icmp6.packet_too_big_not_ours');
+      return;
+    }
+    const dst = invoking.subarray(24, 40);
+    const r = this.ctx.routes.lookup6(dst, undefined, this.ctx.interfaces);
+    const m = this.pmtu.update(v6Key(dst), mtu, (r?.iface ?? iface).mtu);
+    if (m !== undefined) this.ctx.counters.inc('ipv6.pmtu_update');
+  }
+
+  /** The interface owning unicast address `a`, if it is ours. */
+  localInterface(a: Uint8Array): NetInterface | undefined {
+    for (const i of this.ctx.interfaces) if (i.hasIpv6(a)) return i;
+    return undefined;
+  }
+
+  isLocal(a: Uint8Array): boolean {
+    for (const i of this.ctx.interfaces) if (i.hasIpv6(a)) return true;
+    return false;
+  }
+
+  /** The interface and next hop for `dst`, or ENETUNREACH. */
+  routeFor(dst: Uint8Array, iface?: NetInterface): { iface: NetInterface; nextHop: Uint8Array } | string {
+    const r = this.ctx.routes.lookup6(dst, iface, this.ctx.interfaces);
+    if (r) return r;
+    if (iface && !v6NeedsScope(dst)) {
+      const r2 = this.ctx.routes.lookup6(dst, undefined, this.ctx.interfaces);
+      if (r2) return r2;
+    }
+    return 'ENETUNREACH';
+  }
+
+  /**
+   * Source address selection (RFC 6724 §5, simplified): on the outgoing interface, prefer an
+   * address of the destination's scope (link-local for fe80::/ff02::, global otherwise), then
+   * the longest common prefix (rule 8).
+   */
+  source(dst: Uint8Array, iface?: NetInterface): Uint8Array | string {
+    const r = this.routeFor(dst, iface);
+    if (typeof r === 'string') {
+      this.ctx.counters.drop('ipv6.no_route');
+      return r;
+    }
+    const wantLink = isIpv6LinkLocal(dst) || (isIpv6Multicast(dst) && (dst[1]! & 0x0f) <= 2);
+    let best: Uint8Array | undefined;
+    let bestScore = -1;
+    for (const a of r.iface.addrs6) {
+      const sameScope = (a.scope === 'link') === wantLink;
+      const score = (sameScope ? 1000 : 0) + v6CommonPrefixLen(a.addr, dst);
+      if (score > bestScore) {
+        bestScore = score;
+        best = a.addr;
+      }
+    }
+    return best ?? 'EADDRNOTAVAIL';
+  }
+
+  // ---- output ---------------------------------------------------------------------------------
+
+  /** Sends `payload` with Next Header `nh`. Null or an errno code (ENETUNREACH, EMSGSIZE). */
+  output(src: Uint8Array, dst: Uint8Array, nh: number, payload: Uint8Array, opts: Output6Options = {}): string | null {
+    const c = this.ctx.counters;
+    const local = this.localInterface(dst);
+    const route = local ? { iface: local, nextHop: dst } : this.routeFor(dst, opts.iface);
+    if (typeof route === 'string') {
+      c.drop('ipv6.no_route');
+      return route;
+    }
+    if (payload.length > 0xffff) {
+      c.drop('ipv6.too_big');
+      return 'EMSGSIZE';
+    }
+    const hopLimit = opts.hopLimit ?? this.ctx.limits.defaultHopLimit;
+    const mtu = this.pathMtu(route.iface, dst);
+    if (IPV6_HEADER_LEN + payload.length > mtu && !local) {
+      if (opts.dontFrag) {
+        c.drop('ipv6.frag_needed_df');
+        return 'EMSGSIZE';
+      }
+      if (mtu < IPV6_HEADER_LEN + IPV6_FRAG_HEADER_LEN + 8) {
+        c.drop('ipv6.mtu_too_small');
+        return 'EMSGSIZE';
+      }
+    }
+    const pkt = new Uint8Array(IPV6_HEADER_LEN + payload.length);
+    emitIpv6({ src, dst, nextHeader: nh, hopLimit, payloadLength: payload.length }, pkt);
+    pkt.set(payload, IPV6_HEADER_LEN);
+    if (local) {
+      c.inc('ipv6.loopback');
+      this.ctx.loopback(local, pkt);
+      return null;
+    }
+    this.transmit(route.iface, route.nextHop, pkt);
+    return null;
+  }
+
+  /**
+   * Hands a whole packet to the link (TUN directly; TAP via NDP or a multicast MAC). It is
+   * fragmented here, after resolution (one neighbour-queue slot per packet, not per fragment).
+   */
+  transmit(iface: NetInterface, nextHop: Uint8Array, pkt: Uint8Array): void {
+    if (!iface.ethernet) {
+      this.emitFragments(iface, pkt, (f) => iface.link.send(f));
+      return;
+    }
+    if (isIpv6Multicast(nextHop)) {
+      this.sendTo(iface, ipv6MulticastMac(nextHop), pkt);
+      return;
+    }
+    if (iface.ndp) iface.ndp.send(nextHop, pkt);
+    else this.ctx.counters.drop('ipv6.no_ndp');
+  }
+
+  /** Sends a whole packet to a resolved MAC. */
+  sendTo(iface: NetInterface, mac: Uint8Array, pkt: Uint8Array): void {
+    this.emitFragments(iface, pkt, (f) => this.ctx.sendEthernet(iface, mac, 0x86dd, f));
+  }
+
+  private emitFragments(iface: NetInterface, pkt: Uint8Array, send: (f: Uint8Array) => void): void {
+    const c = this.ctx.counters;
+    // RFC 7739: an unpredictable Identification per fragmented packet.
+    const mtu = this.pathMtu(iface, pkt.subarray(24, 40));
+    const frags = pkt.length <= mtu ? [pkt] : fragmentIpv6(pkt, mtu, this.ctx.random.u32());
+    if (frags.length === 0) {
+      c.drop('ipv6.mtu_too_small');
+      return;
+    }
+    if (frags.length > 1) c.inc('ipv6.frag_tx', frags.length);
+    for (const f of frags) {
+      c.inc('ipv6.tx');
+      send(f);
+    }
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The Stack: composes interfaces, IPv4/IPv6, ARP/NDP, ICMP and UDP over one `TimerQueue`, with
+ * time and randomness as parameters (see docs/ARCHITECTURE.md). This file is the contract other
+ * modules code against; it imports nothing from Node.
+ *
+ * Receive path: each interface's LinkReceiver → `Stack.receive(iface, frame)`: Ethernet II
+ * demultiplexing on TAP links (frames to our MAC, broadcast, or a multicast MAC we joined),
+ * version nibble on TUN links. The per-frame entry point catches exceptions as a last line of
+ * defence (`drop.internal.exception`); nothing below is meant to throw.
+ */
+import type { Clock, RandomSource } from './core/clock.js';
+import { Counters } from './core/counters.js';
+import { TimerQueue } from './core/timers.js';
+import type { Link, LinkReceiver } from './link/link.js';
+import { ETHERNET_HEADER_LEN, EtherType, emitEthernet, parseEthernet } from './wire/ethernet.js';
+import { formatIpv4, formatIpv6, isMacMulticast, parseCidr, parseIpv4, parseIpv6 } from './wire/address.js';
+import { NetInterface } from './ip/interface.js';
+import { RouteTable } from './ip/routes.js';
+import { ReassemblyBudget } from './ip/reassembly.js';
+import { TokenBucket } from './ip/ratelimit.js';
+import { DEFAULT_LIMITS, type StackLimits } from './ip/limits.js';
+import type { IcmpErrorHandler, IpContext, ProtocolHandler4, ProtocolHandler6, RxInfo } from './ip/context.js';
+import { Ipv4Layer } from './ip/ipv4.js';
+import { Ipv6Layer } from './ip/ipv6.js';
+import { Icmp4 } from './ip/icmp.js';
+import { Icmp6 } from './ip/icmp6.js';
+import { Arp } from './ip/arp.js';
+import { Ndp } from './ip/ndp.js';
+import { UdpLayer, type UdpNetwork } from './transport/udp.js';
+
+export type { StackLimits } from './ip/limits.js';
+export { DEFAULT_LIMITS } from './ip/limits.js';
+export { NetInterface } from './ip/interface.js';
+
+export interface StackOptions {
+  clock: Clock;
+  random: RandomSource;
+  /** Overrides for the defaults in `DEFAULT_LIMITS` (src/ip/limits.ts). */
+  limits?: Partial<StackLimits>;
+}
+
+export interface InterfaceConfig {
+  name?: string;
+  /** CIDR: '10.0.0.2/24', 'fd00::2/64', 'fe80::2/64'. */
+  addresses: string[];
+  gateway4?: string;
+  gateway6?: string;
+  /** Default: link.mtu. */
+  mtu?: number;
+}
+
+export class Stack implements IpContext {
+  readonly counters = new Counters();
+  readonly timers = new TimerQueue();
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly limits: StackLimits;
+  readonly interfaces: NetInterface[] = [];
+  readonly routes = new RouteTable();
+  readonly icmpErrors: TokenBucket;
+  readonly protocols4 = new Map<number, ProtocolHandler4>();
+  readonly protocols6 = new Map<number, ProtocolHandler6>();
+  readonly icmpErrorHandlers4 = new Map<number, IcmpErrorHandler>();
+  readonly icmpErrorHandlers6 = new Map<number, IcmpErrorHandler>();
+  readonly ipv4: Ipv4Layer;
+  readonly ipv6: Ipv6Layer;
+  readonly icmp4: Icmp4;
+  readonly icmp6: Icmp6;
+  readonly udp: UdpLayer;
+  /** Called after each receive batch (e.g. TCP flushes ACKs), before the flush listeners. */
+  onFlush: (() => void) | undefined;
+  private readonly flushListeners: Array<() => void> = [];
+  private closed = false;
+  private readonly loopQueue: Array<{ iface: NetInterface; packet: Uint8Array }> = [];
+  private readonly loopTimer = this.timers.create(() => this.runLoopback());
+
+  constructor(opts: StackOptions) {
+    this.clock = opts.clock;
+    this.random = opts.random;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.icmpErrors = new TokenBucket(() => this.clock.now(), this.limits.icmpErrorRate, this.limits.icmpErrorBurst);
+    const budget = new ReassemblyBudget(this.limits.reassemblyBytes);
+    this.udp = new UdpLayer(this.udpNetwork(), this.random, this.counters);
+    this.ipv4 = new Ipv4Layer(this, budget);
+    this.ipv6 = new Ipv6Layer(this, budget);
+    this.icmp4 = new Icmp4(this, this.ipv4);
+    this.icmp6 = new Icmp6(this, this.ipv6);
+    this.ipv4.icmp = this.icmp4;
+    this.ipv6.icmp = this.icmp6;
+  }
+
+  /**
+   * Adds an interface over `link` with the given addresses and gateways, installs on-link and
+   * default routes, and attaches the receiver. On Ethernet links it sends a gratuitous ARP and
+   * unsolicited NAs. Throws TypeError on a malformed configuration.
+   */
+  addInterface(link: Link, cfg: InterfaceConfig): NetInterface {
+    if (this.closed) throw new Error('stack is closed');
+    const index = this.interfaces.length + 1;
+    const mtu = cfg.mtu ?? link.mtu;
+    const iface = new NetInterface(index, cfg.name ?? `if${index}`, link, mtu);
+    for (const text of cfg.addresses) {
+      const c = parseCidr(text);
+      if (!c) throw new TypeError(`invalid interface address ${text}`);
+      if (c.family === 4) {
+        const a = iface.addIpv4(c.addr, c.prefix);
+        this.routes.add4(iface, a.network, c.prefix);
+      } else {
+        const a = iface.addIpv6(c.addr, c.prefix);
+        if (a.scope !== 'link') this.routes.add6(iface, c.addr, c.prefix);
+      }
+    }
+    if (cfg.gateway4 !== undefined) {
+      const g = parseIpv4(cfg.gateway4);
+      if (g === null) throw new TypeError(`invalid gateway4 ${cfg.gateway4}`);
+      iface.gateway4 = g;
+      this.routes.add4(iface, 0, 0, g);
+    }
+    if (cfg.gateway6 !== undefined) {
+      const g = parseIpv6(cfg.gateway6.split('%')[0]!);
+      if (g === null) throw new TypeError(`invalid gateway6 ${cfg.gateway6}`);
+      iface.gateway6 = g;
+      this.routes.add6(iface, new Uint8Array(16), 0, g);
+    }
+    if (link.kind === 'ethernet') {
+      if (!link.mac) throw new TypeError('an ethernet link needs a MAC address');
+      iface.arp = new Arp(this, iface);
+      iface.arp.transmit = (pkt, mac) => this.ipv4.sendTo(iface, mac, pkt);
+      iface.ndp = new Ndp(this, iface, this.ipv6);
+    }
+    this.interfaces.push(iface);
+    const receiver: LinkReceiver = {
+      receive: (frame) => this.receive(iface, frame),
+      flush: () => this.flush(),
+    };
+    link.attach(receiver);
+    if (iface.arp) iface.arp.announce();
+    if (iface.ndp) iface.ndp.announce();
+    return iface;
+  }
+
+  /** Looks up an interface by name or index. */
+  getInterface(nameOrIndex: string | number): NetInterface | undefined {
+    return typeof nameOrIndex === 'number'
+      ? this.interfaces[nameOrIndex - 1]
+      : this.interfaces.find((i) => i.name === nameOrIndex);
+  }
+
+  /**
+   * Registers a transport protocol handler (e.g. TCP = 6) for IPv4 or IPv6, and optionally a
+   * handler for ICMP errors quoting that protocol's packets (after PMTU updates).
+   */
+  registerProtocol(family: 4, protocol: number, handler: ProtocolHandler4, onIcmpError?: IcmpErrorHandler): void;
+  registerProtocol(family: 6, protocol: number, handler: ProtocolHandler6, onIcmpError?: IcmpErrorHandler): void;
+  registerProtocol(family: 4 | 6, protocol: number, handler: ProtocolHandler4 | ProtocolHandler6, onIcmpError?: IcmpErrorHandler): void {
+    if (family === 4) this.protocols4.set(protocol, handler as ProtocolHandler4);
+    else this.protocols6.set(protocol, handler as ProtocolHandler6);
+    if (onIcmpError) (family === 4 ? this.icmpErrorHandlers4 : this.icmpErrorHandlers6).set(protocol, onIcmpError);
+  }
+
+  /** Runs timers due at clock.now(). */
+  poll(): void {
+    this.timers.run(this.clock.now());
+  }
+
+  nextDeadline(): number | undefined {
+    return this.timers.nextDeadline();
+  }
+
+  /** Stops everything: cancels pending resolution and reassembly, closes links. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const i of this.interfaces) {
+      i.arp?.cache.clear();
+      i.ndp?.cache.clear();
+      void i.link.close();
+    }
+    this.ipv4.reassembler.clear();
+    this.ipv6.reassembler.clear();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- receive --------------------------------------------------------------------------------
+
+  /** One frame from `iface`'s link. Never throws. */
+  receive(iface: NetInterface, frame: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      this.counters.inc('link.rx');
+      if (iface.ethernet) this.receiveEthernet(iface, frame);
+      else this.receiveIp(iface, frame);
+    } catch {
+      this.counters.drop('internal.exception');
+    }
+  }
+
+  /** Adds a listener called after each receive batch; returns a function that removes it. */
+  addFlushListener(fn: () => void): () => void {
+    this.flushListeners.push(fn);
+    return () => {
+      const i = this.flushListeners.indexOf(fn);
+      if (i >= 0) this.flushListeners.splice(i, 1);
+    };
+  }
+
+  private flush(): void {
+    try {
+      this.onFlush?.();
+    } catch {
+      this.counters.drop('internal.exception');
+    }
+    for (const fn of [...this.flushListeners]) {
+      try {
+        fn();
+      } catch {
+        this.counters.drop('internal.exception');
+      }
+    }
+  }
+
+  private receiveIp(iface: NetInterface, frame: Uint8Array): void {
+    if (frame.length === 0) {
+      this.counters.drop('link.empty');
+      return;
+    }
+    const rx: RxInfo = { iface, linkMulticast: false };
+    const v = frame[0]! >>> 4;
+    if (v === 4) this.ipv4.input(frame, rx);
+    else if (v === 6) this.ipv6.input(frame, rx);
+    else this.counters.drop('link.bad_version');
+  }
+
+  private receiveEthernet(iface: NetInterface, frame: Uint8Array): void {
+    const c = this.counters;
+    const eth = parseEthernet(frame);
+    if (typeof eth === 'string') {
+      c.drop(eth);
+      return;
+    }
+    c.inc('ethernet.rx');
+    if (!iface.acceptsMac(eth.dst)) {
+      c.drop('ethernet.not_for_us');
+      return;
+    }
+    const payload = frame.subarray(ETHERNET_HEADER_LEN);
+    const rx: RxInfo = { iface, linkMulticast: isMacMulticast(eth.dst) };
+    switch (eth.ethertype) {
+      case EtherType.IPV4:
+        this.ipv4.input(payload, rx);
+        return;
+      case EtherType.IPV6:
+        this.ipv6.input(payload, rx);
+        return;
+      case EtherType.ARP:
+        iface.arp!.input(payload);
+        return;
+      default:
+        c.drop('ethernet.unknown_ethertype');
+    }
+  }
+
+  // ---- output helpers -------------------------------------------------------------------------
+
+  /** Bounded queue of packets to ourselves, delivered on the next poll (not re-entrantly). */
+  loopback(iface: NetInterface, packet: Uint8Array): void {
+    if (this.loopQueue.length >= 1024) {
+      this.counters.drop('loopback.queue_full');
+      return;
+    }
+    this.loopQueue.push({ iface, packet });
+    if (!this.loopTimer.scheduled) this.timers.arm(this.loopTimer, this.clock.now());
+  }
+
+  private runLoopback(): void {
+    const batch = this.loopQueue.splice(0, this.loopQueue.length);
+    for (const { iface, packet } of batch) {
+      if (this.closed) return;
+      try {
+        const rx: RxInfo = { iface, linkMulticast: false };
+        if (packet[0]! >>> 4 === 4) this.ipv4.input(packet, rx);
+        else this.ipv6.input(packet, rx);
+      } catch {
+        this.counters.drop('internal.exception');
+      }
+    }
+  }
+
+  sendEthernet(iface: NetInterface, dst: Uint8Array, ethertype: number, payload: Uint8Array): void {
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + payload.length);
+    emitEthernet({ dst, src: iface.mac!, ethertype }, frame);
+    frame.set(payload, ETHERNET_HEADER_LEN);
+    this.counters.inc('ethernet.tx');
+    iface.link.send(frame);
+  }
+
+  // ---- ping -----------------------------------------------------------------------------------
+
+  /**
+   * Sends an ICMP/ICMPv6 echo request to `addr` (text, IPv4 or IPv6, optional %zone).
+   * Replies arrive on `icmp4.onEchoReply` / `icmp6.onEchoReply`. Returns null or an errno code.
+   */
+  ping(addr: string, data: Uint8Array, ident = 0, seq = 0): string | null {
+    const v4 = parseIpv4(addr);
+    if (v4 !== null) return this.icmp4.sendEcho(v4, ident, seq, data);
+    const [a, zone] = addr.split('%');
+    const v6 = parseIpv6(a!);
+    if (v6 === null) return 'EINVAL';
+    const iface = zone !== undefined ? (this.getInterface(zone) ?? this.getInterface(Number(zone))) : undefined;
+    return this.icmp6.sendEcho(v6, ident, seq, data, iface);
+  }
+
+  // ---- UDP glue -------------------------------------------------------------------------------
+
+  private udpNetwork(): UdpNetwork {
+    return {
+      isLocal4: (a) => this.ipv4.isLocal(a),
+      isLocal6: (a) => this.ipv6.isLocal(a),
+      isBroadcast4: (a) => this.ipv4.isAnyBroadcast(a),
+      source4: (dst) => this.ipv4.source(dst),
+      source6: (dst, scope) => this.ipv6.source(dst, scope !== undefined ? this.getInterface(scope) : undefined),
+      send4: (src, dst, proto, payload, opts) => this.ipv4.output(src, dst, proto, payload, opts),
+      send6: (src, dst, proto, payload, opts, scope) => {
+        const o: { hopLimit?: number; iface?: NetInterface; dontFrag?: boolean } = { ...opts };
+        if (scope !== undefined) {
+          const i = this.getInterface(scope);
+          if (!i) return 'ENXIO';
+          o.iface = i;
+        }
+        return this.ipv6.output(src, dst, proto, payload, o);
+      },
+      scopeIndex: (zone) => {
+        const n = Number(zone);
+        if (Number.isInteger(n) && n > 0 && n <= this.interfaces.length) return n;
+        return this.getInterface(zone)?.index;
+      },
+      scopeName: (index) => this.getInterface(index)?.name,
+    };
+  }
+
+  /** Text form of addresses (for logs and tests). */
+  static formatAddress(a: number | Uint8Array): string {
+    return typeof a === 'number' ? formatIpv4(a) : formatIpv6(a);
+  }
+}
