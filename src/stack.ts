@@ -27,6 +27,14 @@ import { Icmp6 } from './ip/icmp6.js';
 import { Arp } from './ip/arp.js';
 import { Ndp } from './ip/ndp.js';
 import { UdpLayer, type UdpNetwork } from './transport/udp.js';
+import {
+  TcpLayer,
+  tcpIcmp4Kind,
+  tcpIcmp6Kind,
+  type TcpDefaults,
+  type TcpLimits,
+  type TransportNetwork,
+} from './transport/tcp/layer.js';
 
 export type { StackLimits } from './ip/limits.js';
 export { DEFAULT_LIMITS } from './ip/limits.js';
@@ -37,6 +45,8 @@ export interface StackOptions {
   random: RandomSource;
   /** Overrides for the defaults in `DEFAULT_LIMITS` (src/ip/limits.ts). */
   limits?: Partial<StackLimits>;
+  /** TCP limits and defaults (see `DEFAULT_TCP_CONFIG` in src/transport/tcp/layer.ts). */
+  tcp?: Partial<TcpLimits & TcpDefaults>;
 }
 
 export interface InterfaceConfig {
@@ -67,6 +77,7 @@ export class Stack implements IpContext {
   readonly icmp4: Icmp4;
   readonly icmp6: Icmp6;
   readonly udp: UdpLayer;
+  readonly tcp: TcpLayer;
   /** Called after each receive batch (e.g. TCP flushes ACKs), before the flush listeners. */
   onFlush: (() => void) | undefined;
   private readonly flushListeners: Array<() => void> = [];
@@ -87,6 +98,19 @@ export class Stack implements IpContext {
     this.icmp6 = new Icmp6(this, this.ipv6);
     this.ipv4.icmp = this.icmp4;
     this.ipv6.icmp = this.icmp6;
+    this.tcp = new TcpLayer(
+      { network: this.transportNetwork(), clock: this.clock, random: this.random, timers: this.timers, counters: this.counters },
+      opts.tcp,
+    );
+    const TCP = 6;
+    this.registerProtocol(4, TCP, this.tcp.input4, (type, code, invoking, mtu) => {
+      const kind = tcpIcmp4Kind(type, code);
+      if (kind !== undefined) this.tcp.icmpError4(kind, mtu, invoking);
+    });
+    this.registerProtocol(6, TCP, this.tcp.input6, (type, code, invoking, mtu) => {
+      const kind = tcpIcmp6Kind(type, code);
+      if (kind !== undefined) this.tcp.icmpError6(kind, mtu, invoking);
+    });
   }
 
   /**
@@ -171,6 +195,7 @@ export class Stack implements IpContext {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.tcp.close();
     for (const i of this.interfaces) {
       i.arp?.cache.clear();
       i.ndp?.cache.clear();
@@ -313,7 +338,26 @@ export class Stack implements IpContext {
     return this.icmp6.sendEcho(v6, ident, seq, data, iface);
   }
 
-  // ---- UDP glue -------------------------------------------------------------------------------
+  // ---- transport glue -------------------------------------------------------------------------
+
+  /** What TCP needs from the IP layer: UDP's needs plus the path MTU towards a destination. */
+  private transportNetwork(): TransportNetwork {
+    const udp = this.udpNetwork();
+    return {
+      ...udp,
+      mtu4: (dst) => {
+        const local = this.interfaces.find((i) => i.hasIpv4(dst));
+        if (local) return local.mtu;
+        const r = this.routes.lookup4(dst);
+        return r ? this.ipv4.pathMtu(r.iface, dst) : 1280;
+      },
+      mtu6: (dst, scope) => {
+        const iface = scope !== undefined ? this.getInterface(scope) : undefined;
+        const r = this.routes.lookup6(dst, iface, this.interfaces);
+        return r ? this.ipv6.pathMtu(r.iface, dst) : 1280;
+      },
+    };
+  }
 
   private udpNetwork(): UdpNetwork {
     return {
