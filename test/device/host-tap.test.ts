@@ -1,0 +1,183 @@
+/**
+ * `netstack host --tap` end to end: an Ethernet link, so the kernel finds the stack by ARP
+ * (IPv4) and NDP (IPv6). The command runs in the main namespace and creates its device inside a
+ * fresh namespace (--netns). Nothing is sent outside the namespace.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Netns, deviceTestOptions, requireDevice, waitForLine, waitExit } from '../helpers/netns.js';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** A running `netstack host` with its output collected. */
+interface Host {
+  child: ChildProcess;
+  ready: string;
+  stdout(): string;
+  stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Every host started by this file, so after() can kill them all whatever failed. */
+const started: Host[] = [];
+
+async function startHost(args: string[]): Promise<Host> {
+  const child = spawn(process.execPath, [cli, 'host', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  let ready: string;
+  try {
+    ready = await waitForLine(child, 'ready', 20_000);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  const host: Host = {
+    child,
+    ready,
+    stdout: () => out,
+    stderr: () => err,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        await waitExit(child, 10_000);
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await waitExit(child, 5000);
+        }
+      }
+      return { code: child.exitCode, signal: child.signalCode };
+    },
+  };
+  started.push(host);
+  return host;
+}
+
+/** Sends `count` datagrams of `size` random bytes and checks each echo byte for byte. */
+const UDP_ECHO_PY = `
+import os, socket, sys
+addr, port, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((addr, port))
+ok = 0
+for i in range(count):
+    data = os.urandom(size)
+    s.send(data)
+    got = s.recv(65536)
+    if got != data:
+        print("mismatch at %d: sent %d bytes, got %d" % (i, len(data), len(got)))
+        sys.exit(1)
+    ok += 1
+print("echoed %d" % ok)
+`;
+
+const MAC = '02:00:00:00:00:42';
+
+/** A connected UDP socket to a closed port: the ICMP port unreachable surfaces as ECONNREFUSED. */
+const UDP_REFUSED_PY = `
+import socket, sys
+addr, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((addr, port))
+s.send(b"anyone there?")
+try:
+    s.recv(100)
+    print("got a reply")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+`;
+
+function ping(ns: Netns, args: string[]): string {
+  const r = ns.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', '-w', '15', ...args], { timeoutMs: 30_000 });
+  assert.equal(r.status, 0, `ping ${args.join(' ')} failed (${r.status}): ${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /3 packets transmitted, 3 received/);
+  return r.stdout;
+}
+
+describe('netstack host over TAP', { ...deviceTestOptions(), timeout: 180_000 }, () => {
+  let ns: Netns | undefined;
+  let host: Host | undefined;
+
+  before(async () => {
+    requireDevice();
+    ns = Netns.create('nshtap');
+    host = await startHost(['--netns', ns.name, '--tap', '--dev', 'tap0', '--mac', MAC]);
+  });
+
+  after(async () => {
+    for (const h of started) await h.stop('SIGKILL');
+    await ns?.destroy();
+  });
+
+  test('prints one ready line with the MAC', () => {
+    assert.match(host!.ready, /^ready dev=tap0 mode=tap ip=10\.0\.0\.2 ip6=fd00::2 link-local=fe80::2 udp-echo=8000/);
+    assert.match(host!.ready, new RegExp(`mac=${MAC}`));
+  });
+
+  test('the device is a TAP (Ethernet) device, up, with the addresses', () => {
+    const addr = ns!.exec('ip', ['addr', 'show', 'dev', 'tap0']);
+    assert.match(addr, /link\/ether/);
+    assert.match(addr, /inet 10\.0\.0\.1\/24/);
+    assert.match(addr, /inet6 fd00::1\/64/);
+    assert.doesNotMatch(addr, new RegExp(MAC), 'the kernel side has its own MAC, not the stack\'s');
+  });
+
+  test('ping 10.0.0.2 (resolved by ARP)', () => {
+    ping(ns!, ['10.0.0.2']);
+    const neigh = ns!.exec('ip', ['-4', 'neigh', 'show', 'dev', 'tap0']);
+    assert.match(neigh, new RegExp(`10\\.0\\.0\\.2 lladdr ${MAC}`), neigh);
+  });
+
+  test('ping 10.0.0.2 with 4000-byte payloads', () => {
+    ping(ns!, ['-s', '4000', '10.0.0.2']);
+  });
+
+  test('ping 10.0.0.2 with 60000-byte payloads', () => {
+    ping(ns!, ['-s', '60000', '10.0.0.2']);
+  });
+
+  test('ping -6 fd00::2 (resolved by NDP)', () => {
+    ping(ns!, ['-6', 'fd00::2']);
+    const neigh = ns!.exec('ip', ['-6', 'neigh', 'show', 'dev', 'tap0']);
+    assert.match(neigh, new RegExp(`fd00::2 lladdr ${MAC}`), neigh);
+  });
+
+  test('ping -6 fd00::2 with 4000-byte payloads', () => {
+    ping(ns!, ['-6', '-s', '4000', 'fd00::2']);
+  });
+
+  test('ping fe80::2%tap0', () => {
+    ping(ns!, ['-6', 'fe80::2%tap0']);
+    const neigh = ns!.exec('ip', ['-6', 'neigh', 'show', 'dev', 'tap0']);
+    assert.match(neigh, new RegExp(`fe80::2 lladdr ${MAC}`), neigh);
+  });
+
+  for (const addr of ['10.0.0.2', 'fd00::2']) {
+    test(`UDP echo of 20 datagrams of 1300 bytes to ${addr}`, () => {
+      const out = ns!.exec('python3', ['-c', UDP_ECHO_PY, addr, '8000', '20', '1300'], { timeoutMs: 60_000 });
+      assert.match(out, /echoed 20/);
+    });
+
+    test(`ICMP port unreachable for a closed UDP port on ${addr}`, () => {
+      const out = ns!.exec('python3', ['-c', UDP_REFUSED_PY, addr, '9'], { timeoutMs: 30_000 });
+      assert.equal(out.trim(), 'refused');
+    });
+  }
+
+  test('SIGTERM stops it cleanly and removes the device', async () => {
+    const r = await host!.stop('SIGTERM');
+    assert.equal(r.code, 0, `exit ${r.code} ${r.signal}; stderr: ${host!.stderr()}`);
+    const link = ns!.run('ip', ['link', 'show', 'dev', 'tap0']);
+    assert.notEqual(link.status, 0, 'tap0 still exists');
+  });
+});
