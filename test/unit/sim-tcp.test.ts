@@ -1,0 +1,194 @@
+/**
+ * TCP over the deterministic network simulator: byte-exact transfers with clean closes over
+ * hundreds of seeds and impairment settings, determinism, and the throughput-matrix snapshot
+ * (test/sim/throughput-matrix.json; `UPDATE_SNAPSHOTS=1 npm test` rewrites it).
+ *
+ * Every failing case prints the command that replays it verbosely:
+ *   npm run build && node scripts/sim.mjs --seed S --loss L ... --verbose
+ * More seeds outside npm test: node scripts/sim.mjs --count 5000.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runTcpCase, randomTcpCase, tcpAvailable, tcpCaseCommand, type TcpCaseParams, type TcpCaseResult } from '../../src/sim/tcp-case.js';
+import { throughputMatrix, formatMatrix, type ThroughputMatrix } from '../../src/sim/matrix.js';
+
+const HAVE_TCP = tcpAvailable();
+const skip = HAVE_TCP ? false : 'stack.tcp is not available in this build';
+
+/** Random cases in npm test (seeds 1..RANDOM_CASES); `SIM_CASES=n` overrides. */
+const RANDOM_CASES = Number(process.env.SIM_CASES ?? 400);
+/** Largest transfer of a random case in npm test (scripts/sim.mjs goes to 2 MiB). */
+const RANDOM_MAX_BYTES = 2 * 1024 * 1024;
+
+function explain(r: TcpCaseResult): string {
+  const net = r.net.map((d) => `${d.name} sent ${d.sent} delivered ${d.delivered} dropped ${JSON.stringify(d.dropped)}`).join('; ');
+  return [
+    ...r.failures,
+    `client ${JSON.stringify(r.client)}`,
+    `server ${JSON.stringify(r.server)}`,
+    `net: ${net}`,
+    `stack drops: ${JSON.stringify(r.drops)}`,
+    `replay: ${tcpCaseCommand(r.params)}`,
+  ].join('\n  ');
+}
+
+function check(p: Partial<TcpCaseParams>): TcpCaseResult {
+  const r = runTcpCase(p);
+  assert.ok(r.ok, explain(r));
+  return r;
+}
+
+describe('TCP over SimNetwork: fixed cases', { skip }, () => {
+  test('perfect path, 1 MiB upload: byte-exact, clean close, no retransmissions', () => {
+    const r = check({ seed: 1, bytes: 1024 * 1024, delayMs: 5, bandwidthBps: 100e6 });
+    assert.equal(r.client.retransmits, 0, explain(r));
+    assert.deepEqual(r.drops, { client: {}, server: {} });
+    // 1 MiB at 100 Mbit/s is 84 ms of serialization at least; slow start adds a few RTTs.
+    assert.ok(r.transferMs > 84 && r.transferMs < 2000, `${r.transferMs}`);
+  });
+
+  test('perfect path, 512 KiB echo over Ethernet/IPv6', () => {
+    check({ seed: 2, bytes: 512 * 1024, mode: 'echo', kind: 'ethernet', family: 6, delayMs: 20, bandwidthBps: 10e6 });
+  });
+
+  for (const loss of [0.01, 0.03, 0.1]) {
+    for (const mtu of [576, 1280, 1500, 9000]) {
+      test(`loss ${loss * 100} %, MTU ${mtu}, 256 KiB upload`, () => {
+        check({ seed: 100 + mtu + Math.round(loss * 1000), bytes: 256 * 1024, loss, mtu, delayMs: 10, bandwidthBps: 100e6 });
+      });
+    }
+  }
+
+  test('reordering, duplication and corruption together, echo', () => {
+    check({ seed: 3, bytes: 256 * 1024, mode: 'echo', reorder: 0.05, duplicate: 0.03, corrupt: 0.02, delayMs: 15, bandwidthBps: 50e6 });
+  });
+
+  test('a shallow bottleneck queue (tail drops) at 1 Mbit/s with a 4 MiB window', () => {
+    const r = check({ seed: 4, bytes: 256 * 1024, bandwidthBps: 1e6, queueLimit: 10, rcvBuf: 4 * 1024 * 1024, delayMs: 50 });
+    assert.ok(r.net[0]!.dropped.queue > 0, 'the queue overflowed');
+  });
+
+  test('a receiver that pauses reading: zero window, persist probes, window updates', () => {
+    const r = check({ seed: 7, bytes: 512 * 1024, rcvBuf: 64 * 1024, pauseMs: 1000, delayMs: 5 });
+    // Four pauses of 1 s, each after 128 KiB.
+    assert.ok(r.transferMs > 3000, `${r.transferMs}`);
+  });
+
+  test('a 10 s outage mid-transfer: RTO backoff, then recovery', () => {
+    const r = check({ seed: 8, bytes: 512 * 1024, outageMs: 10_000, mode: 'echo' });
+    assert.ok(r.transferMs > 10_000 && r.transferMs < 40_000, `${r.transferMs}`);
+    assert.ok(r.net[0]!.dropped.loss > 0);
+  });
+
+  test('tiny transfers: 0 and 1 bytes, echo of 1000', () => {
+    check({ seed: 9, bytes: 0 });
+    check({ seed: 9, bytes: 1 });
+    check({ seed: 9, bytes: 1000, mode: 'echo', kind: 'ethernet', family: 6 });
+  });
+
+  test('same seed → same trace; a different seed → a different trace', () => {
+    const p: Partial<TcpCaseParams> = { seed: 5, bytes: 128 * 1024, loss: 0.03, reorder: 0.05, duplicate: 0.02, corrupt: 0.01, mode: 'echo' };
+    const r1 = check(p);
+    const r2 = check(p);
+    const r3 = check({ ...p, seed: 6 });
+    assert.equal(r1.traceHash, r2.traceHash);
+    assert.equal(r1.timeMs, r2.timeMs);
+    assert.deepEqual(r1.net, r2.net);
+    assert.notEqual(r1.traceHash, r3.traceHash);
+  });
+});
+
+describe(`TCP over SimNetwork: ${RANDOM_CASES} random cases`, { skip }, () => {
+  for (let seed = 1; seed <= RANDOM_CASES; seed++) {
+    const p = randomTcpCase(seed, { maxBytes: RANDOM_MAX_BYTES });
+    const name =
+      `seed ${seed}: ${p.mode} ${p.bytes} B ${p.kind}/IPv${p.family} mtu ${p.mtu} ${p.delayMs} ms ${p.bandwidthBps / 1e6} Mbit/s` +
+      ` q ${p.queueLimit} loss ${p.loss} reo ${p.reorder} dup ${p.duplicate} cor ${p.corrupt} rcvbuf ${p.rcvBuf} cc ${p.cc}` +
+      (p.pauseMs > 0 ? ` pause ${p.pauseMs}` : '') +
+      (p.outageMs > 0 ? ` outage ${p.outageMs}` : '');
+    test(name, () => {
+      check(p);
+    });
+  }
+});
+
+// ---- known TCP issues found by the simulator (todo: they run, and pass once fixed) -----------
+
+describe('TCP over SimNetwork: known issues', { skip }, () => {
+  test(
+    'the sender never sends beyond the right edge the peer advertised',
+    { todo: 'SND.UNA + SND.WND is used as the right edge although the window update of an ACK-advancing segment with SEG.SEQ < SND.WL1 was skipped' },
+    () => {
+      const p: Partial<TcpCaseParams> = {
+        seed: 148, bytes: 263045, mode: 'echo', family: 6, mtu: 1280, delayMs: 1, bandwidthBps: 1e6,
+        rcvBuf: 16384, sndBuf: 65536, cc: 'cubic', outageMs: 100,
+      };
+      const r = check(p);
+      assert.equal(r.drops.server!['tcp.out_of_window'] ?? 0, 0, explain(r));
+      assert.ok(r.timeMs < 3 * r.estimateMs, `${r.timeMs} ms, estimate ${r.estimateMs} ms\n  ${explain(r)}`);
+    },
+  );
+
+  test(
+    'a lost retransmission is detected by RACK (SACKs of later segments), not by the RTO',
+    { todo: 'retransmissions dropped again stay outstanding until the RTO fires' },
+    () => {
+      let world: import('../../src/sim/world.js').SimWorld | undefined;
+      const p: Partial<TcpCaseParams> = { seed: 1, bytes: 2 * 1024 * 1024, queueLimit: 200, sndBuf: 4 * 1024 * 1024, rcvBuf: 1024 * 1024 };
+      const r = runTcpCase(p, { onWorld: (w) => (world = w) });
+      assert.ok(r.ok, explain(r));
+      assert.equal(world!.stacks[0]!.counters.get('tcp.rto_timeouts'), 0, explain(r));
+    },
+  );
+});
+
+// ---- throughput matrix snapshot ----------------------------------------------------------------
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/test/unit → <root>/test/sim (SIM_SNAPSHOT_DIR overrides). */
+const SNAPSHOT = join(process.env.SIM_SNAPSHOT_DIR ?? join(here, '..', '..', '..', 'test', 'sim'), 'throughput-matrix.json');
+
+function diffMatrix(old: ThroughputMatrix, now: ThroughputMatrix): string {
+  const lines: string[] = [];
+  if (JSON.stringify(old.base) !== JSON.stringify(now.base)) lines.push(`base: ${JSON.stringify(old.base)} → ${JSON.stringify(now.base)}`);
+  for (const c of now.cells) {
+    const o = old.cells.find((x) => x.loss === c.loss && x.rcvBuf === c.rcvBuf);
+    if (!o) lines.push(`new cell loss ${c.loss} rcvbuf ${c.rcvBuf}: ${JSON.stringify(c)}`);
+    else if (JSON.stringify(o) !== JSON.stringify(c)) {
+      lines.push(
+        `loss ${c.loss} rcvbuf ${c.rcvBuf}: goodput ${o.goodputMbps} → ${c.goodputMbps} Mbit/s, ` +
+          `transfer ${o.transferMs} → ${c.transferMs} ms, retransmits ${o.retransmits} → ${c.retransmits}, ok ${o.ok} → ${c.ok}`,
+      );
+    }
+  }
+  for (const o of old.cells) if (!now.cells.some((c) => c.loss === o.loss && c.rcvBuf === o.rcvBuf)) lines.push(`removed cell ${JSON.stringify(o)}`);
+  return lines.join('\n');
+}
+
+describe('TCP throughput matrix', { skip }, () => {
+  test('goodput over loss × receive buffer matches test/sim/throughput-matrix.json', (t) => {
+    const m = throughputMatrix();
+    for (const c of m.cells) assert.ok(c.ok, `cell loss ${c.loss} rcvbuf ${c.rcvBuf} failed: replay with node scripts/sim.mjs --matrix`);
+    const text = JSON.stringify(m, null, 2) + '\n';
+    if (process.env.UPDATE_SNAPSHOTS === '1' || !existsSync(SNAPSHOT)) {
+      mkdirSync(dirname(SNAPSHOT), { recursive: true });
+      writeFileSync(SNAPSHOT, text);
+      t.diagnostic(`wrote ${SNAPSHOT}\n${formatMatrix(m)}`);
+      return;
+    }
+    const old = JSON.parse(readFileSync(SNAPSHOT, 'utf8')) as ThroughputMatrix;
+    const diff = diffMatrix(old, m);
+    assert.ok(
+      diff === '' && JSON.stringify(old) === JSON.stringify(m),
+      `the throughput matrix changed (UPDATE_SNAPSHOTS=1 npm test accepts it):\n${diff}\n` +
+        `snapshot:\n${formatMatrix(old)}\nnow:\n${formatMatrix(m)}`,
+    );
+    // Sanity, independent of the snapshot: no loss beats 3 % loss; a bigger window helps without loss.
+    const at = (loss: number, buf: number) => m.cells.find((c) => c.loss === loss && c.rcvBuf === buf)!.goodputMbps;
+    assert.ok(at(0, 1024 * 1024) > at(0.03, 1024 * 1024));
+    assert.ok(at(0, 1024 * 1024) > at(0, 64 * 1024));
+  });
+});
