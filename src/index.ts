@@ -3,7 +3,7 @@
  *
  * Core (no Node imports): Stack, clocks and random sources, counters, timers, in-memory links,
  * wire helpers for addresses. Node edge: NodeDriver (one host timer), createSocket (dgram-style
- * sockets), TUN/TAP devices (the native addon is loaded lazily, on first openTun).
+ * sockets), createServer/createConnection (net-style TCP sockets; Node's http runs over them), TUN/TAP devices (the native addon is loaded lazily, on first openTun).
  */
 export { Stack, DEFAULT_LIMITS, NetInterface, type StackOptions, type InterfaceConfig, type StackLimits } from './stack.js';
 export { VirtualClock, SeededRandom, type Clock, type RandomSource } from './core/clock.js';
@@ -37,5 +37,27 @@ export {
   type MessageListener,
   type SendCallback,
 } from './api/dgram.js';
+export * as net from './api/net.js';
+export {
+  createServer,
+  createConnection,
+  connect,
+  serveHttp,
+  httpConnector,
+  HttpAgent,
+  isIP,
+  isIPv4,
+  isIPv6,
+  Server as NetServer,
+  Socket as NetSocket,
+  type NetStack,
+  type ServerOptions as NetServerOptions,
+  type ListenOptions,
+  type NetConnectOpts,
+  type TcpSocketConnectOptions,
+  type SocketOptions as NetSocketOptions,
+} from './api/net.js';
+export { TcpLayer, DEFAULT_TCP_CONFIG, type TcpLimits, type TcpDefaults } from './transport/tcp/layer.js';
+export { TcpSocket, type TcpSocketOptions } from './transport/tcp/socket.js';
 export { nodeClock, cryptoRandom } from './node/runtime.js';
 export { openTun, configureDevice, deleteDevice, TunLink, type TunOptions } from './node/tun.js';
