@@ -9,7 +9,11 @@
  * - UDP round trip with one datagram in flight (udp_flood, window 1): median and mean.
  * - ping round trip: `ping -c N -i 0.002 -q`, avg and mdev.
  *
- * Prints a markdown table and machine info; writes JSON to bench/results/latest.json.
+ * - TCP throughput (bench/tcp.ts): netstack's TCP over TUN against the kernel's, stack → kernel
+ *   and kernel → stack, one flow and eight, beside kernel-to-kernel TCP over a veth pair with
+ *   offloads on and off. `--tcp-only` runs only this part, `--no-tcp` skips it.
+ *
+ * Prints markdown tables and machine info; writes JSON to bench/results/latest.json.
  * Needs root (namespaces, TUN devices) and a C compiler. Everything is bounded in count and time.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,6 +21,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'nod
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureTcpBenchTools, runTcpBench, tcpMedians, tcpTable, type TcpBenchResult } from './tcp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Project root: this file runs as dist/bench/main.js. */
@@ -25,8 +30,15 @@ const cSources = join(root, 'bench', 'c');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
 const quick = process.argv.includes('--quick');
+const tcpOnly = process.argv.includes('--tcp-only');
+const noTcp = process.argv.includes('--no-tcp');
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  process.stdout.write('Usage: npm run bench [-- --quick]\n  --quick  a few seconds per measure instead of the full runs (5 repetitions, median)\n');
+  process.stdout.write(
+    'Usage: npm run bench [-- --quick] [-- --tcp-only | --no-tcp]\n' +
+      '  --quick     a few seconds per measure instead of the full runs (5 repetitions, median)\n' +
+      '  --tcp-only  only the TCP throughput measures\n' +
+      '  --no-tcp    only the UDP/ICMP measures\n',
+  );
   process.exit(0);
 }
 
@@ -40,7 +52,7 @@ type Target = keyof typeof TARGETS;
 const REPS = quick ? 1 : 5;
 const FLOOD_LIMIT_S = quick ? 3 : 10;
 /** The whole benchmark stops, whatever state it is in, after this long. */
-const OVERALL_LIMIT_MS = (quick ? 3 : 15) * 60_000;
+const OVERALL_LIMIT_MS = (quick ? 5 : 20) * 60_000;
 
 interface Measure {
   key: string;
@@ -200,12 +212,20 @@ async function main(): Promise<number> {
   for (const prog of ['tun_echo', 'udp_flood']) {
     execFileSync('cc', ['-O2', '-Wall', '-o', join(tmp, prog), join(cSources, `${prog}.c`)], { stdio: 'inherit', timeout: 60_000 });
   }
+  execFileSync('cc', ['-O2', '-Wall', '-pthread', '-o', join(tmp, 'tcp_bulk'), join(cSources, 'tcp_bulk.c')], { stdio: 'inherit', timeout: 60_000 });
+  if (!noTcp) ensureTcpBenchTools(log);
+  const results: Record<string, { netstack: number[]; c: number[] }> = {};
+  for (const m of measures) results[m.key] = { netstack: [], c: [] };
+  if (!tcpOnly) await runUdp(results);
+  let tcp: TcpBenchResult | undefined;
+  if (!noTcp) tcp = await runTcpBench({ quick, binDir: tmp, log });
+  return report(results, loadAtStart, tcp);
+}
+
+async function runUdp(results: Record<string, { netstack: number[]; c: number[] }>): Promise<void> {
   ns = `nsbench-${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
   inNs('ip', ['link', 'set', 'lo', 'up'], 5000);
-
-  const results: Record<string, { netstack: number[]; c: number[] }> = {};
-  for (const m of measures) results[m.key] = { netstack: [], c: [] };
 
   const netstack = await startNetstack();
   const cEcho = await startCEcho();
@@ -232,7 +252,11 @@ async function main(): Promise<number> {
     await stop(netstack);
     await stop(cEcho);
   }
+  spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  ns = undefined;
+}
 
+function report(results: Record<string, { netstack: number[]; c: number[] }>, loadAtStart: number, tcp: TcpBenchResult | undefined): number {
   const info = {
     date: new Date().toISOString(),
     /** 1-minute load average before and after: other work on the machine skews the numbers. */
@@ -247,7 +271,7 @@ async function main(): Promise<number> {
     node: process.version,
     netstack: (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version,
   };
-  const rows = measures.map((m) => {
+  const rows = (tcpOnly ? [] : measures).map((m) => {
     const n = median(results[m.key]!.netstack);
     const c = median(results[m.key]!.c);
     // Each run measured both targets back to back: the median of the paired ratios is less
@@ -260,16 +284,29 @@ async function main(): Promise<number> {
   const lines = [
     `Machine: ${info.nproc} CPU (${info.cpu}), ${info.memGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average ${info.loadBefore} before, ${info.loadAfter} after; ${quick ? 'quick run' : `median of ${REPS} runs`}, ${info.date}`,
     '',
-    '| measure | netstack | C echo | ratio netstack / C |',
-    '|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.measure} | ${fmt(r.netstack)} | ${fmt(r.c)} | ${r.ratio.toFixed(2)} |`),
-    '',
-    `Values are medians${quick ? '' : ` of ${REPS} runs`}; the ratio is the median of the per-run ratios (both targets measured back to back).`,
   ];
+  if (!tcpOnly) {
+    lines.push(
+      '| measure | netstack | C echo | ratio netstack / C |',
+      '|---|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.measure} | ${fmt(r.netstack)} | ${fmt(r.c)} | ${r.ratio.toFixed(2)} |`),
+      '',
+      `Values are medians${quick ? '' : ` of ${REPS} runs`}; the ratio is the median of the per-run ratios (both targets measured back to back).`,
+    );
+  }
+  if (tcp) {
+    lines.push(
+      ...(tcpOnly ? [] : ['']),
+      ...tcpTable(tcp),
+      '',
+      `TCP: medians of ${tcp.repetitions} run(s) of ${tcp.seconds} s each after a 1 s warm-up; the ratios are medians of the per-run ratios; netstack's device has no offloads (one packet per segment, MTU 1500).`,
+      ...tcp.notes.map((n) => `Note: ${n}.`),
+    );
+  }
   process.stdout.write(lines.join('\n') + '\n');
   const outDir = join(root, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ info, rows }, null, 2) + '\n');
+  writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ info, rows, tcp: tcp ? { seconds: tcp.seconds, repetitions: tcp.repetitions, notes: tcp.notes, rows: tcpMedians(tcp) } : undefined }, null, 2) + '\n');
   log(`wrote bench/results/latest.json`);
   return 0;
 }

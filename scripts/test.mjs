@@ -30,6 +30,9 @@ const TOOLS = [
   { cmd: 'ping', pkg: 'iputils-ping' },
   { cmd: 'tcpdump', pkg: 'tcpdump' },
   { cmd: 'python3', pkg: 'python3' },
+  // TCP device tests: curl against the stack's HTTP server; tc (iproute2) for netem.
+  { cmd: 'curl', pkg: 'curl' },
+  { cmd: 'tc', pkg: 'iproute2' },
 ];
 
 /** Per-test timeout (ms) and a bound on each whole `node --test` run (ms). */
@@ -53,7 +56,7 @@ function isRoot() {
 function ensureTools() {
   let missing = TOOLS.filter((t) => !hasCommand(t.cmd));
   if (missing.length === 0) return [];
-  const names = missing.map((t) => t.pkg);
+  const names = [...new Set(missing.map((t) => t.pkg))];
   if (!isRoot()) {
     log(`missing tools: ${missing.map((t) => t.cmd).join(', ')} (not root, so not installing ${names.join(' ')})`);
     return missing;

@@ -25,8 +25,8 @@ export interface Cidr {
   text: string;
 }
 
-export interface HostConfig {
-  command: 'host' | 'udp-echo';
+/** The device and address options every device-using command takes (host, udp-echo, download, upload). */
+export interface DeviceOptions {
   dev: string;
   tap: boolean;
   ip: Cidr;
@@ -39,14 +39,62 @@ export interface HostConfig {
   mtuGiven: boolean;
   configure: boolean;
   pcap: string | undefined;
-  /** UDP echo port; 0 = no echo service. */
-  udpEcho: number;
   /** Seconds between periodic counter reports; 0 = none. */
   stats: number;
   netns: string | undefined;
   /** The stack's MAC address in TAP mode (text), or undefined for the default. */
   mac: string | undefined;
+  /** Emulated delay/loss/duplication/reordering between the device and the stack (--impair). */
+  impair: ImpairSpec | undefined;
   help: boolean;
+}
+
+/**
+ * `--impair delay=5ms,loss=3%,duplicate=1%,reorder=25%,seed=1`: applied by the stack's side of
+ * the link to frames in both directions, independently, with netem's meanings: `loss` drops,
+ * `duplicate` delivers twice, `delay` holds every frame that long, and `reorder` (needs a delay)
+ * lets that share of frames through at once, ahead of the delayed ones.
+ */
+export interface ImpairSpec {
+  delayMs: number;
+  /** Probabilities in [0, 1]. */
+  loss: number;
+  duplicate: number;
+  reorder: number;
+  seed: number;
+}
+
+export interface HostConfig extends DeviceOptions {
+  command: 'host' | 'udp-echo';
+  /** UDP echo port; 0 = no echo service. */
+  udpEcho: number;
+  /** TCP echo (7), discard (9), chargen (19) and HTTP; false with --no-tcp-services and for udp-echo. */
+  tcpServices: boolean;
+  /** HTTP server port; 0 = off. */
+  httpPort: number;
+}
+
+/** Where `download`/`upload` connect to. */
+export interface Endpoint {
+  host: string;
+  port: number;
+  family: 4 | 6;
+}
+
+export interface TransferConfig extends DeviceOptions {
+  command: 'download' | 'upload';
+  connect: Endpoint;
+  /** download: stop after this many bytes (undefined = until EOF); upload: bytes of the chargen pattern to send. */
+  bytes: number | undefined;
+  /** download: HTTP GET of this path instead of a raw read. */
+  http: string | undefined;
+  /** upload: send this file instead of the chargen pattern. */
+  file: string | undefined;
+  json: boolean;
+  /** Progress bar on stderr: 'auto' = when stderr is a TTY. */
+  progress: 'auto' | 'off';
+  /** Give up when nothing moves for this many seconds (connect included). */
+  timeout: number;
 }
 
 export const DEFAULTS = {
@@ -59,6 +107,10 @@ export const DEFAULTS = {
   linkLocal: 'fe80::2/64',
   mtu: 1500,
   udpEcho: 8000,
+  httpPort: 80,
+  connectPort: 3000,
+  /** Seconds without progress before download/upload give up. */
+  transferTimeout: 60,
   /** A locally administered unicast MAC for the stack's side of a TAP link. */
   mac: '02:00:00:00:00:02',
 } as const;
@@ -96,35 +148,42 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 /** Linux interface names: 1..15 bytes, no '/', no whitespace, not '.' or '..'. */
 const IFNAME_RE = /^[A-Za-z0-9_.:@+-]{1,15}$/;
 
-/** Parses the options of `netstack host` and `netstack udp-echo`. */
-export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): HostConfig {
-  let values: Record<string, string | boolean | undefined>;
+/** parseArgs option specs of the device and address options (DeviceOptions). */
+const DEVICE_OPTION_SPEC = {
+  dev: { type: 'string' },
+  tap: { type: 'boolean' },
+  ip: { type: 'string' },
+  'host-ip': { type: 'string' },
+  ip6: { type: 'string' },
+  'host-ip6': { type: 'string' },
+  mtu: { type: 'string' },
+  'no-configure': { type: 'boolean' },
+  pcap: { type: 'string' },
+  stats: { type: 'string' },
+  netns: { type: 'string' },
+  mac: { type: 'string' },
+  impair: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parseValues(command: string, argv: string[], extra: Record<string, { type: 'string' | 'boolean' }>): Values {
   try {
-    ({ values } = parseArgs({
+    const { values } = parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        dev: { type: 'string' },
-        tap: { type: 'boolean' },
-        ip: { type: 'string' },
-        'host-ip': { type: 'string' },
-        ip6: { type: 'string' },
-        'host-ip6': { type: 'string' },
-        mtu: { type: 'string' },
-        'no-configure': { type: 'boolean' },
-        pcap: { type: 'string' },
-        'udp-echo': { type: 'string' },
-        port: { type: 'string' },
-        stats: { type: 'string' },
-        netns: { type: 'string' },
-        mac: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+      options: { ...DEVICE_OPTION_SPEC, ...extra },
+    });
+    return values as Values;
   } catch (e) {
     throw new UsageError(cleanParseError((e as Error).message), command);
   }
+}
+
+/** The DeviceOptions part of parsed values (shared by every device-using command). */
+function parseDeviceOptions(command: string, values: Values): DeviceOptions {
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const help = values.help === true;
   const tap = values.tap === true;
@@ -139,13 +198,6 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
     const first = parseInt(mac.slice(0, 2), 16);
     if (first & 1) throw new UsageError(`--mac: '${mac}' is a multicast address; use a unicast one (even first byte)`, command);
   }
-  // `udp-echo` takes the port as --port as well as --udp-echo (the reference's udp_echo).
-  const portText = str('udp-echo') ?? str('port');
-  if (str('port') !== undefined && command !== 'udp-echo') {
-    throw new UsageError("Unknown option '--port' (use --udp-echo PORT)", command);
-  }
-  const udpEcho = portText === undefined ? DEFAULTS.udpEcho : parseIntOption(portText, '--udp-echo', 0, 65535, command);
-  if (command === 'udp-echo' && udpEcho === 0) throw new UsageError('--port: the UDP echo service needs a port in 1..65535', command);
   const stats = str('stats');
   let statsSeconds = 0;
   if (stats !== undefined) {
@@ -168,7 +220,6 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
   if (ip.address === hostIp.address) throw new UsageError(`--ip and --host-ip are both ${ip.address}; the stack and the kernel need different addresses`, command);
   if (ip6.address === hostIp6.address) throw new UsageError(`--ip6 and --host-ip6 are both ${ip6.address}; the stack and the kernel need different addresses`, command);
   return {
-    command,
     dev,
     tap,
     ip,
@@ -180,11 +231,167 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
     mtuGiven: str('mtu') !== undefined,
     configure: values['no-configure'] !== true,
     pcap,
-    udpEcho,
     stats: statsSeconds,
     netns,
     mac: tap ? (mac ?? DEFAULTS.mac).toLowerCase() : undefined,
+    impair: str('impair') === undefined ? undefined : parseImpair(str('impair')!, command),
     help,
+  };
+}
+
+/** Parses an --impair specification (see ImpairSpec). */
+export function parseImpair(text: string, command = ''): ImpairSpec {
+  const spec: ImpairSpec = { delayMs: 0, loss: 0, duplicate: 0, reorder: 0, seed: 1 };
+  const bad = (why: string): UsageError =>
+    new UsageError(`--impair: ${why} in '${text}' (like delay=5ms,loss=3%,duplicate=1%,reorder=25%)`, command);
+  for (const part of text.split(',')) {
+    const m = /^(delay|loss|duplicate|reorder|seed)=(\d+(?:\.\d+)?)(ms|%)?$/.exec(part.trim());
+    if (!m) throw bad(`'${part}' is not KEY=VALUE with a known key`);
+    const [, key, num, unit] = m;
+    const v = Number(num);
+    if (key === 'delay') {
+      if (unit !== undefined && unit !== 'ms') throw bad('delay is in ms');
+      if (v > 10_000) throw bad('delay above 10000 ms');
+      spec.delayMs = v;
+    } else if (key === 'seed') {
+      if (unit !== undefined || !Number.isInteger(v)) throw bad('seed is a whole number');
+      spec.seed = v;
+    } else {
+      if (unit === 'ms') throw bad(`${key} is a percentage`);
+      const p = unit === '%' ? v / 100 : v;
+      if (p > 1) throw bad(`${key} above 100%`);
+      spec[key as 'loss' | 'duplicate' | 'reorder'] = p;
+    }
+  }
+  if (spec.reorder > 0 && spec.delayMs === 0) throw bad('reorder needs a delay (the reordered frames skip it)');
+  return spec;
+}
+
+/** Parses the options of `netstack host` and `netstack udp-echo`. */
+export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): HostConfig {
+  const values = parseValues(command, argv, {
+    'udp-echo': { type: 'string' },
+    port: { type: 'string' },
+    'no-tcp-services': { type: 'boolean' },
+    'http-port': { type: 'string' },
+  });
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  // `udp-echo` takes the port as --port as well as --udp-echo (the reference's udp_echo).
+  const portText = str('udp-echo') ?? str('port');
+  if (str('port') !== undefined && command !== 'udp-echo') {
+    throw new UsageError("Unknown option '--port' (use --udp-echo PORT)", command);
+  }
+  if (command === 'udp-echo' && (values['no-tcp-services'] !== undefined || str('http-port') !== undefined)) {
+    throw new UsageError(`${values['no-tcp-services'] !== undefined ? '--no-tcp-services' : '--http-port'}: udp-echo runs no TCP services (use netstack host)`, command);
+  }
+  const udpEcho = portText === undefined ? DEFAULTS.udpEcho : parseIntOption(portText, '--udp-echo', 0, 65535, command);
+  if (command === 'udp-echo' && udpEcho === 0) throw new UsageError('--port: the UDP echo service needs a port in 1..65535', command);
+  const tcpServices = command === 'host' && values['no-tcp-services'] !== true;
+  const httpText = str('http-port');
+  if (httpText !== undefined && values['no-tcp-services'] === true) {
+    throw new UsageError('--http-port and --no-tcp-services contradict each other', command);
+  }
+  const httpPort = !tcpServices ? 0 : httpText === undefined ? DEFAULTS.httpPort : parseIntOption(httpText, '--http-port', 0, 65535, command);
+  if ([7, 9, 19].includes(httpPort)) {
+    throw new UsageError(`--http-port: ${httpPort} is taken by the ${httpPort === 7 ? 'echo' : httpPort === 9 ? 'discard' : 'chargen'} service`, command);
+  }
+  return { command, ...parseDeviceOptions(command, values), udpEcho, tcpServices, httpPort };
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/**
+ * A byte count: digits with an optional binary suffix K, M, G, T (also KiB, MiB...; 1K = 1024),
+ * e.g. 104857600, 100M, 1GiB. At most 2^53 - 1.
+ */
+export function parseSize(text: string, option: string, command = ''): number {
+  const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!m || (m[3] !== undefined && m[2] === '' && m[3].toLowerCase() !== 'b')) {
+    throw new UsageError(`${option}: '${text}' is not a byte count (like 1048576, 100M or 1GiB)`, command);
+  }
+  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${option}: '${text}' is too large`, command);
+  return n;
+}
+
+/**
+ * HOST:PORT, with an IPv6 literal in brackets ([fd00::1]:3000, [fe80::1%tun0]:3000). HOST alone
+ * (no port) takes `defaultPort`.
+ */
+export function parseEndpoint(text: string, defaultPort: number, option: string, command = ''): Endpoint {
+  let host: string;
+  let portText: string | undefined;
+  const bad = (why: string): UsageError => new UsageError(`${option}: '${text}' ${why} (like 10.0.0.1:3000 or [fd00::1]:3000)`, command);
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) throw bad('has no closing bracket');
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) throw bad('is not HOST:PORT');
+      portText = rest.slice(1);
+    }
+    if (!isIPv6(host.split('%')[0]!)) throw bad('has no IPv6 address in the brackets');
+  } else {
+    const colons = text.split(':').length - 1;
+    if (colons > 1) throw bad('looks like an IPv6 address: put it in brackets');
+    [host, portText] = colons === 1 ? [text.slice(0, text.indexOf(':')), text.slice(text.indexOf(':') + 1)] : [text, undefined];
+    if (!isIPv4(host)) throw bad('has no IPv4 address (netstack has no DNS: use an IP address)');
+  }
+  const port = portText === undefined ? defaultPort : parseIntOption(portText, option, 1, 65535, command);
+  return { host, port, family: text.startsWith('[') ? 6 : 4 };
+}
+
+/** Parses the options of `netstack download` and `netstack upload`. */
+export function parseTransferArgs(command: 'download' | 'upload', argv: string[]): TransferConfig {
+  const values = parseValues(command, argv, {
+    connect: { type: 'string' },
+    v6: { type: 'boolean' },
+    bytes: { type: 'string' },
+    http: { type: 'string' },
+    file: { type: 'string' },
+    json: { type: 'boolean' },
+    'no-progress': { type: 'boolean' },
+    timeout: { type: 'string' },
+  });
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const dev = parseDeviceOptions(command, values);
+  if (command === 'download' && str('file') !== undefined) throw new UsageError('--file is for upload (download keeps no copy; it reports the SHA-256)', command);
+  if (command === 'upload' && str('http') !== undefined) throw new UsageError('--http is for download', command);
+  const http = str('http');
+  if (http !== undefined && !http.startsWith('/')) throw new UsageError(`--http: '${http}' is not a path (it starts with /)`, command);
+  const bytesText = str('bytes');
+  const bytes = bytesText === undefined ? undefined : parseSize(bytesText, '--bytes', command);
+  if (bytes !== undefined && http !== undefined) throw new UsageError('--bytes and --http: an HTTP download reads the whole body', command);
+  const file = str('file');
+  if (command === 'upload') {
+    if (file === '') throw new UsageError('--file: needs a file name', command);
+    if (file !== undefined && bytes !== undefined) throw new UsageError('--bytes and --file: give one of them', command);
+    if (file === undefined && bytes === undefined) throw new UsageError('upload needs --bytes N (the chargen pattern) or --file FILE', command);
+  }
+  const v6 = values.v6 === true;
+  const fallback = v6 ? `[${dev.hostIp6.address}]` : dev.hostIp.address;
+  const connectText = str('connect');
+  const connect = parseEndpoint(connectText ?? `${fallback}:${DEFAULTS.connectPort}`, DEFAULTS.connectPort, '--connect', command);
+  if (connectText !== undefined && v6 && connect.family !== 6) throw new UsageError('--v6 with an IPv4 --connect address', command);
+  const timeoutText = str('timeout');
+  let timeout: number = DEFAULTS.transferTimeout;
+  if (timeoutText !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(timeoutText) || Number(timeoutText) <= 0 || Number(timeoutText) > 86400) {
+      throw new UsageError(`--timeout: '${timeoutText}' is not a number of seconds in (0, 86400]`, command);
+    }
+    timeout = Number(timeoutText);
+  }
+  return {
+    command,
+    ...dev,
+    connect,
+    bytes,
+    http,
+    file,
+    json: values.json === true,
+    progress: values['no-progress'] === true ? 'off' : 'auto',
+    timeout,
   };
 }
 

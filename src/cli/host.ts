@@ -13,23 +13,45 @@ import { nodeClock, cryptoRandom } from '../node/runtime.js';
 import { NodeDriver } from '../node/driver.js';
 import { PcapRecorder } from '../link/pcap.js';
 import { PcapFileSink } from '../node/pcap-file.js';
-import { Stack } from '../stack.js';
+import { Stack, type StackOptions } from '../stack.js';
 import { createSocket, type Socket } from '../api/dgram.js';
-import type { Link } from '../link/link.js';
-import { type HostConfig, macBytes } from './args.js';
+import type { Link, LinkKind, LinkReceiver } from '../link/link.js';
+import { type DeviceOptions, type HostConfig, type ImpairSpec, macBytes } from './args.js';
+import { startTcpServices, type TcpServices } from './services.js';
 import { flatten, formatCounters, type TableSection } from './table.js';
 
 /** How long a clean shutdown may take before we give up and exit anyway. */
 const SHUTDOWN_LIMIT_MS = 5000;
 
-function say(msg: string): void {
+export function say(msg: string): void {
   process.stderr.write(`netstack: ${msg}\n`);
 }
 
-/** Runs the host until SIGINT/SIGTERM (exit status 0) or a fatal link error (status 1). */
-export async function runHost(cfg: HostConfig): Promise<number> {
-  const started = Date.now();
+/** A device with a running stack on it: what `setUpDevice` returns. */
+export interface Device {
+  readonly tun: TunLink;
+  /** The link the stack uses: the device, or a pcap recorder over it. */
+  readonly link: Link;
+  readonly stack: Stack;
+  readonly driver: NodeDriver;
+  readonly devName: string;
+  /** The stack's MTU on the device. */
+  readonly mtu: number;
+  /** Called once if reading the device fails (for example it was deleted). */
+  onError: (err: Error) => void;
+  /** The counter tables (stack, link, pcap) as printed on SIGUSR1 and --stats. */
+  formatStats(): string;
+  /** Stops the driver, closes the link (flushing the pcap) and the stack, deletes a device we created. */
+  close(): Promise<void>;
+}
 
+/**
+ * Creates (or, with --no-configure, attaches to) the device, configures the kernel side, and
+ * runs a Stack on it with the device's addresses and a NodeDriver. Shared by every command that
+ * uses a device (host, udp-echo, download, upload). On failure nothing is left behind.
+ */
+export async function setUpDevice(cfg: DeviceOptions, stackOptions: Partial<StackOptions> = {}): Promise<Device> {
+  const started = Date.now();
   // Did the device exist before? Then it is not ours to delete on exit.
   const existed = linkInfo(cfg.dev, cfg.netns) !== null;
   if (!cfg.configure && !existed) {
@@ -51,7 +73,11 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   const deleteOnExit = cfg.configure && !existed;
 
   let link: Link = tun;
+  let impaired: ImpairedLink | undefined;
   try {
+    // Impairment sits between the device and the pcap recorder: the capture shows what the
+    // stack sent and what it actually received.
+    if (cfg.impair !== undefined) link = impaired = new ImpairedLink(link, cfg.impair);
     if (cfg.pcap !== undefined) {
       let sink: PcapFileSink;
       try {
@@ -59,7 +85,7 @@ export async function runHost(cfg: HostConfig): Promise<number> {
       } catch (e) {
         throw new Error(`--pcap: cannot write ${cfg.pcap}: ${(e as Error).message}`);
       }
-      link = new PcapRecorder(tun, sink);
+      link = new PcapRecorder(link, sink);
     }
     if (cfg.configure) {
       configureDevice(devName, {
@@ -76,9 +102,58 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   }
   const mtu = cfg.configure || cfg.mtuGiven ? cfg.mtu : tun.mtu;
 
-  const stack = new Stack({ clock: nodeClock, random: cryptoRandom });
+  const stack = new Stack({ clock: nodeClock, random: cryptoRandom, ...stackOptions });
   const driver = new NodeDriver(stack);
+  let closed = false;
+  const device: Device = {
+    tun,
+    link,
+    stack,
+    driver,
+    devName,
+    mtu,
+    onError: () => undefined,
+    formatStats() {
+      const sections: TableSection[] = [
+        { title: 'stack', values: stack.counters.snapshot() },
+        { title: `link ${devName}`, values: flatten(tun.stats) },
+      ];
+      if (link instanceof PcapRecorder) sections.push({ title: 'pcap', values: { records: link.records } });
+      if (impaired) sections.push({ title: 'impair', values: { ...impaired.stats } });
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      return formatCounters(`netstack counters, dev ${devName}, up ${secs} s`, sections);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      driver.stop();
+      // The pcap recorder flushes and closes its file, then closes the device's link.
+      await link.close().catch(() => undefined);
+      stack.close();
+      if (deleteOnExit) safeDelete(devName, cfg.netns);
+    },
+  };
+  tun.onError = (err) => device.onError(err);
+  try {
+    stack.addInterface(link, {
+      name: devName,
+      addresses: [cfg.ip.text, cfg.ip6.text, cfg.linkLocal.text],
+      mtu,
+    });
+    driver.start();
+  } catch (e) {
+    await device.close();
+    throw e;
+  }
+  return device;
+}
+
+/** Runs the host until SIGINT/SIGTERM (exit status 0) or a fatal link error (status 1). */
+export async function runHost(cfg: HostConfig): Promise<number> {
+  const device = await setUpDevice(cfg);
+  const { stack, devName, mtu } = device;
   const sockets: Socket[] = [];
+  let services: TcpServices | undefined;
 
   // The host stops on a signal or when the device goes away under it.
   let stopWith: (reason: { signal?: NodeJS.Signals; error?: Error }) => void = () => undefined;
@@ -87,16 +162,9 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   const onSigterm = (): void => stopWith({ signal: 'SIGTERM' });
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigterm);
-  tun.onError = (err) => stopWith({ error: new Error(`reading ${devName} failed: ${err.message}`) });
+  device.onError = (err) => stopWith({ error: new Error(`reading ${devName} failed: ${err.message}`) });
 
   try {
-    stack.addInterface(link, {
-      name: devName,
-      addresses: [cfg.ip.text, cfg.ip6.text, cfg.linkLocal.text],
-      mtu,
-    });
-    driver.start();
-
     if (cfg.udpEcho !== 0) {
       for (const type of ['udp4', 'udp6'] as const) {
         const sock = createSocket(stack, type);
@@ -116,24 +184,20 @@ export async function runHost(cfg: HostConfig): Promise<number> {
         sockets.push(sock);
       }
     }
+    if (cfg.tcpServices) {
+      services = await startTcpServices(stack, { echo: 7, discard: 9, chargen: 19, http: cfg.httpPort, log: say });
+    }
   } catch (e) {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
-    driver.stop();
-    await link.close().catch(() => undefined);
-    stack.close();
-    if (deleteOnExit) safeDelete(devName, cfg.netns);
+    for (const s of sockets) s.close();
+    await services?.close();
+    await device.close();
     throw e;
   }
 
   const printStats = (): void => {
-    const sections: TableSection[] = [
-      { title: 'stack', values: stack.counters.snapshot() },
-      { title: `link ${devName}`, values: flatten(tun.stats) },
-    ];
-    if (link instanceof PcapRecorder) sections.push({ title: 'pcap', values: { records: link.records } });
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    process.stderr.write(formatCounters(`netstack counters, dev ${devName}, up ${secs} s`, sections));
+    process.stderr.write(device.formatStats());
   };
   const statsTimer = cfg.stats > 0 ? setInterval(printStats, cfg.stats * 1000) : undefined;
   process.on('SIGUSR1', printStats);
@@ -145,6 +209,7 @@ export async function runHost(cfg: HostConfig): Promise<number> {
     `ip6=${cfg.ip6.address}`,
     `link-local=${cfg.linkLocal.address}`,
     `udp-echo=${cfg.udpEcho === 0 ? 'off' : cfg.udpEcho}`,
+    ...(cfg.command === 'host' ? (services ? services.fields : ['tcp-services=off']) : []),
     `mtu=${mtu}`,
     `pid=${process.pid}`,
   ];
@@ -174,11 +239,8 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   if (statsTimer) clearInterval(statsTimer);
   process.off('SIGUSR1', printStats);
   for (const s of sockets) await new Promise<void>((resolve) => s.close(() => resolve()));
-  driver.stop();
-  // The pcap recorder flushes and closes its file, then closes the device's link.
-  await link.close();
-  stack.close();
-  if (deleteOnExit) safeDelete(devName, cfg.netns);
+  await services?.close();
+  await device.close();
 
   clearTimeout(limit);
   process.off('SIGINT', force);
@@ -194,5 +256,137 @@ function safeDelete(name: string, netns: string | undefined): void {
     if (linkInfo(name, netns) !== null) deleteDevice(name, netns);
   } catch (e) {
     say(`could not delete ${name}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A link wrapper that emulates a bad path in both directions (--impair; a stand-in for
+ * `tc netem` where the kernel has no netem qdisc). Each frame, independently: lost with
+ * probability `loss`; otherwise delivered twice with probability `duplicate`; held `delayMs`
+ * unless it is one of the `reorder` share that goes through at once, overtaking held frames.
+ * Held frames are copies, delivered in order by one timer per direction (received ones as a
+ * batch followed by a flush). Random choices come from a seeded generator (xorshift32).
+ */
+export class ImpairedLink implements Link {
+  readonly stats = { rxLost: 0, rxDuplicated: 0, rxReordered: 0, rxDelayed: 0, txLost: 0, txDuplicated: 0, txReordered: 0, txDelayed: 0 };
+  private state: number;
+  private receiver: LinkReceiver | undefined;
+  private readonly rxQueue: Array<{ due: number; frame: Uint8Array }> = [];
+  private readonly txQueue: Array<{ due: number; frame: Uint8Array }> = [];
+  private rxTimer: NodeJS.Timeout | undefined;
+  private txTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly inner: Link,
+    private readonly spec: ImpairSpec,
+  ) {
+    this.state = (spec.seed >>> 0) || 1;
+  }
+
+  get kind(): LinkKind {
+    return this.inner.kind;
+  }
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+  get mac(): Uint8Array | undefined {
+    return this.inner.mac;
+  }
+
+  private chance(p: number): boolean {
+    if (p <= 0) return false;
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state / 0x100000000 < p;
+  }
+
+  /** What happens to one frame: how many copies (0..2), and whether it skips the delay. */
+  private decide(dir: 'rx' | 'tx'): { copies: number; now: boolean } {
+    const s = this.spec;
+    if (this.chance(s.loss)) {
+      this.stats[`${dir}Lost`]++;
+      return { copies: 0, now: true };
+    }
+    const copies = this.chance(s.duplicate) ? 2 : 1;
+    if (copies === 2) this.stats[`${dir}Duplicated`]++;
+    if (s.delayMs <= 0) return { copies, now: true };
+    if (this.chance(s.reorder)) {
+      this.stats[`${dir}Reordered`]++;
+      return { copies, now: true };
+    }
+    this.stats[`${dir}Delayed`]++;
+    return { copies, now: false };
+  }
+
+  attach(receiver: LinkReceiver): void {
+    this.receiver = receiver;
+    this.inner.attach({
+      receive: (frame) => {
+        const d = this.decide('rx');
+        for (let i = 0; i < d.copies; i++) {
+          if (d.now) receiver.receive(frame);
+          else this.hold(this.rxQueue, frame.slice(), 'rx');
+        }
+      },
+      flush: () => receiver.flush(),
+    });
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.closed) return;
+    const d = this.decide('tx');
+    for (let i = 0; i < d.copies; i++) {
+      if (d.now) this.inner.send(frame);
+      else this.hold(this.txQueue, frame.slice(), 'tx');
+    }
+  }
+
+  private hold(queue: Array<{ due: number; frame: Uint8Array }>, frame: Uint8Array, dir: 'rx' | 'tx'): void {
+    queue.push({ due: performance.now() + this.spec.delayMs, frame });
+    if ((dir === 'rx' ? this.rxTimer : this.txTimer) === undefined) this.arm(dir);
+  }
+
+  private arm(dir: 'rx' | 'tx'): void {
+    const queue = dir === 'rx' ? this.rxQueue : this.txQueue;
+    const head = queue[0];
+    if (head === undefined || this.closed) {
+      if (dir === 'rx') this.rxTimer = undefined;
+      else this.txTimer = undefined;
+      return;
+    }
+    const t = setTimeout(() => this.release(dir), Math.max(0, head.due - performance.now()));
+    if (dir === 'rx') this.rxTimer = t;
+    else this.txTimer = t;
+  }
+
+  private release(dir: 'rx' | 'tx'): void {
+    if (this.closed) return;
+    const queue = dir === 'rx' ? this.rxQueue : this.txQueue;
+    const now = performance.now();
+    let n = 0;
+    while (n < queue.length && queue[n]!.due <= now + 0.5) n++;
+    const due = queue.splice(0, n);
+    if (dir === 'rx') {
+      if (this.receiver && due.length > 0) {
+        for (const f of due) this.receiver.receive(f.frame);
+        this.receiver.flush();
+      }
+    } else {
+      for (const f of due) this.inner.send(f.frame);
+    }
+    this.arm(dir);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.rxTimer) clearTimeout(this.rxTimer);
+    if (this.txTimer) clearTimeout(this.txTimer);
+    this.rxQueue.length = 0;
+    this.txQueue.length = 0;
+    await this.inner.close();
   }
 }

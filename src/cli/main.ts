@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `netstack` command. Commands: `host`, `udp-echo`, `help`; `--version`.
+ * The `netstack` command. Commands: `host`, `udp-echo`, `download`, `upload`, `help`; `--version`.
  *
  * Exit status: 0 after a clean stop, 1 on a runtime error (printed as one line, no stack trace
  * unless NETSTACK_DEBUG=1), 2 on bad usage (one line plus a hint to use --help).
  */
 import { readFileSync } from 'node:fs';
-import { UsageError, parseHostArgs } from './args.js';
+import { UsageError, parseHostArgs, parseTransferArgs } from './args.js';
 import { helpFor } from './help.js';
 
 function version(): string {
@@ -52,6 +52,15 @@ export async function main(argv: string[]): Promise<number> {
     // Loaded only when needed: the help and parsing paths must work without the native addon.
     const { runHost } = await import('./host.js');
     return runHost(config);
+  }
+  if (first === 'download' || first === 'upload') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(helpFor(first)!);
+      return 0;
+    }
+    const config = parseTransferArgs(first, rest);
+    const { runTransfer } = await import('./transfer.js');
+    return runTransfer(config);
   }
   if (first.startsWith('-')) throw new UsageError(`unknown option '${first}'`);
   throw new UsageError(`unknown command '${first}'`);
