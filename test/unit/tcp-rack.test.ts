@@ -181,3 +181,36 @@ test('TLP: loss detection from the probe ACK (§7.4)', () => {
   assert.equal(t.onAck(5000, undefined, true), 'no-loss-dupack');
   assert.equal(t.onAck(7000, undefined, false), 'none'); // no episode
 });
+
+test('RACK: a SACKed retransmission advances RACK.xmit_ts although TSecr predates it (RFC 7323 §4.3), so a lost retransmission is detected (§6.2)', () => {
+  const rack = new Rack();
+  rack.onAck(ack(100, [seg(0, 1000, 0)]));
+  // [1000, 2000) and [2000, 3000) were lost and retransmitted at 150 and 151.
+  const a = seg(1000, 1000, 150, true);
+  const b = { ...seg(2000, 1000, 151, true), sacked: true };
+  // b's retransmission is SACKed at 260; the ACK echoes the TSval of the last in-order segment
+  // (sent at 0) — out-of-order data does not update TS.Recent.
+  rack.onAck(ack(260, [b], { tsEcr: 0, inRecovery: true }));
+  assert.equal(rack.xmitTs, 151);
+  assert.equal(rack.rtt, 109);
+  // a's retransmission, sent before b's, is lost: 150 + RACK.rtt (109) + reo_wnd (0 in
+  // recovery without reordering) <= 260.
+  const r = rack.detectLoss(260, [a]);
+  assert.deepEqual(r.lost, [a]);
+  // Had RACK.xmit_ts stayed at 0 (the TSecr test applied to SACKed segments), a would
+  // never be marked and only the RTO would repair it.
+  const stuck = new Rack();
+  stuck.onAck(ack(100, [seg(0, 1000, 0)]));
+  assert.deepEqual(stuck.detectLoss(260, [seg(1000, 1000, 150, true)]).lost, []);
+});
+
+test('RACK: a cumulatively ACKed retransmission whose ACK echoes an older TSval is skipped; TSecr in whole ms (§6.2 step 2)', () => {
+  const rack = new Rack();
+  rack.onAck(ack(100, [seg(0, 1000, 0)]));
+  // retransmitted at 150.4: the TSval sent was 150 (ms ticks); an ACK echoing 150 was caused by it.
+  rack.onAck(ack(300, [seg(1000, 1000, 150.4, true)], { tsEcr: 150 }));
+  assert.equal(rack.xmitTs, 150.4);
+  // an ACK echoing 149 was caused by the original: skipped
+  rack.onAck(ack(320, [seg(2000, 1000, 160, true)], { tsEcr: 149 }));
+  assert.equal(rack.xmitTs, 150.4);
+});

@@ -112,27 +112,67 @@ test('tcpconn: setNoDelay(true) flushes data held by Nagle', () => {
   sim.run(() => got === 20, 1000);
 });
 
-test('tcpconn: delayed ACKs — one ACK per two full-sized segments; a lone segment is ACKed after 40 ms', () => {
+test('tcpconn: quick-ack at connection start, then delayed ACKs — one ACK per two full-sized segments; a lone segment is ACKed after 40 ms', () => {
   const sim = new Sim(65);
   const { client, server } = openPair(sim);
   let got = 0;
   server.onData = (d) => (got += d.length);
   const mss = client.info().mss;
-  // A lone small segment: ACK delayed by delayedAckMs.
+  // Quick-ack mode (Linux tcp_incr_quickack): the first data segment is ACKed at once, and so
+  // are the following ones up to min(16, rcv_wnd / (2·536)) in all.
   const n0 = sim.b.sent.length;
   client.write(new Uint8Array(100));
   sim.run(() => got === 100, 1000);
-  const tArrive = sim.now;
+  const tFirst = sim.now;
   sim.run(() => sim.b.sent.length > n0, 1000);
+  assert.equal(sim.now - tFirst, 0, 'the first data segment is ACKed at once');
+  sim.advance(100);
+  const nq = sim.b.sent.length;
+  client.write(new Uint8Array(15 * mss));
+  sim.run(() => got === 100 + 15 * mss, 2000);
+  sim.advance(100);
+  const quick = sim.b.sent.slice(nq).filter((s) => s.flags === ACK && s.len === 0);
+  assert.equal(quick.length, 15, `${quick.length} ACKs for the 15 segments of quick-ack mode`);
+  // Quick-ack mode is over. A lone small segment: ACK delayed by delayedAckMs.
+  const n1 = sim.b.sent.length;
+  client.write(new Uint8Array(100));
+  sim.run(() => got === 200 + 15 * mss, 1000);
+  const tArrive = sim.now;
+  sim.run(() => sim.b.sent.length > n1, 1000);
   assert.equal(sim.now - tArrive, 40);
   sim.advance(100);
-  // 20 full segments (IW10 then the next 10): one ACK per 2 segments.
-  const n1 = sim.b.sent.length;
+  // 20 full segments: one ACK per 2 segments.
+  const n2 = sim.b.sent.length;
   client.write(new Uint8Array(20 * mss));
-  sim.run(() => got === 100 + 20 * mss, 2000);
+  sim.run(() => got === 200 + 35 * mss, 2000);
   sim.advance(100);
-  const acks = sim.b.sent.slice(n1).filter((s) => s.flags === ACK && s.len === 0);
+  const acks = sim.b.sent.slice(n2).filter((s) => s.flags === ACK && s.len === 0);
   assert.equal(acks.length, 10, `${acks.length} ACKs for 20 segments`);
+});
+
+test('tcpconn: a receive buffer under 2 MSS — the read that reopens the window is announced at once, not after the delayed ACK', () => {
+  const sim = new Sim(67);
+  // 1.5 MSS of receive buffer: after one full segment the sender cannot send the next one
+  // (sender SWS avoidance) until it hears of the space the application's read freed.
+  const { client, server } = openPair(sim, 4, { serverOpts: { receiveBufferSize: 2190 } });
+  const mss = client.info().mss;
+  assert.ok(2190 < 2 * mss && 2190 > mss, `mss ${mss}`);
+  const data = pattern(40 * mss, 67);
+  const got: Uint8Array[] = [];
+  let ended = false;
+  server.onData = (d) => got.push(d);
+  server.onEnd = () => (ended = true);
+  const t0 = sim.now;
+  pump(client, data);
+  sim.run(() => ended, 60_000);
+  assert.ok(bytesEqual(concat(got), data));
+  // One full segment per round trip (5 ms each way here). Without the window update at read
+  // time every segment after quick-ack mode waits for the 40 ms delayed ACK.
+  const sends = sim.a.sent.filter((s) => s.len > 0 && s.time >= t0).map((s) => s.time);
+  let maxGap = 0;
+  for (let i = 1; i < sends.length; i++) maxGap = Math.max(maxGap, sends[i]! - sends[i - 1]!);
+  assert.ok(maxGap < 40, `a gap of ${maxGap} ms between data segments`);
+  assert.ok(sim.now - t0 < 40 * 15, `${sim.now - t0} ms`);
 });
 
 test('tcpconn: PMTU — ICMP frag-needed lowers the MSS, segments shrink, transfer completes', () => {

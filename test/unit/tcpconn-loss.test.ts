@@ -225,3 +225,23 @@ test('tcpconn: randomized impairments, buffers, MTUs and reader pauses (100 seed
     assert.equal(sim.a.counters.get('tcp.internal_error') + sim.b.counters.get('tcp.internal_error'), 0, what);
   }
 });
+
+test('tcpconn: with SACK an RTO marks losses with RACK (RFC 8985 §6.3) and resends only those — each once, no go-back duplicates', () => {
+  const sim = new Sim(93);
+  const { client, server } = openPair(sim);
+  const mss = client.info().mss;
+  const data = pattern(6 * mss, 93);
+  const got: Uint8Array[] = [];
+  server.onData = (d) => got.push(d);
+  // An outage of 150 ms for the client's data: the 6 segments and the tail loss probe are lost.
+  const t0 = sim.now;
+  sim.dropIf = (_p, s) => s.from === 'a' && s.len > 0 && sim.now < t0 + 150;
+  client.write(data);
+  sim.run(() => concat(got).length === data.length, 30_000);
+  assert.ok(bytesEqual(concat(got), data));
+  assert.ok(sim.a.counters.get('tcp.rto_timeouts') >= 1);
+  assert.equal(sim.a.counters.get('tcp.rack_rto_losses'), 6, 'every outstanding segment had expired');
+  // The RTO resent the six (plus the probe before it), nothing twice: no duplicates arrived.
+  assert.equal(client.retransmits, 7);
+  assert.equal(sim.b.counters.get('tcp.duplicate_data'), 0);
+});

@@ -197,3 +197,44 @@ test('tcpconn: ICMPv6 port unreachable during SYN-SENT → ECONNREFUSED', () => 
   sim.advance(1);
   assert.equal(err, 'ECONNREFUSED');
 });
+
+test('tcpconn: an old duplicate is ACKed (D-SACK) and counted as tcp.old_duplicate, not as out of window', () => {
+  const sim = new Sim(91);
+  const { client, server } = openPair(sim);
+  let got = 0;
+  server.onData = (d) => (got += d.length);
+  client.write(new Uint8Array(100));
+  sim.run(() => got === 100, 1000);
+  sim.advance(100);
+  const seg = sim.a.sent.filter((s) => s.len === 100)[0]!;
+  const n = sim.b.sent.length;
+  inject(sim, sim.a, sim.b, { srcPort: client.localPort, dstPort: 80, seq: seg.seq, ack: seg.ack, flags: ACK | PSH, payload: new Uint8Array(100), options: { tsVal: (seg.opts.tsVal! + 200) >>> 0, tsEcr: 0 } });
+  assert.equal(sim.b.sent.length, n + 1, 'ACKed');
+  assert.equal(sim.b.counters.get('drop.tcp.old_duplicate'), 1);
+  assert.equal(sim.b.counters.get('drop.tcp.out_of_window'), 0);
+  // Beyond the right edge: out of window.
+  const info = server.info();
+  inject(sim, sim.a, sim.b, { srcPort: client.localPort, dstPort: 80, seq: (info.rcvNxt + info.rcvWnd + 1000) >>> 0, ack: seg.ack, flags: ACK, payload: new Uint8Array(100), options: { tsVal: (seg.opts.tsVal! + 300) >>> 0, tsEcr: 0 } });
+  assert.equal(sim.b.counters.get('drop.tcp.out_of_window'), 1);
+  assert.equal(got, 100);
+});
+
+test('tcpconn: a pure ACK at the right edge (the peer filled the window exactly) is accepted (Linux tcp_sequence)', () => {
+  const sim = new Sim(92);
+  const { client, server } = openPair(sim);
+  let got = 0;
+  server.onData = (d) => (got += d.length);
+  // The server sends 1000 bytes; the client's ACK of them comes with SEQ = the server's right edge.
+  let clientGot = 0;
+  client.onData = (d) => (clientGot += d.length);
+  const last = sim.a.sent[sim.a.sent.length - 1]!;
+  const info = server.info();
+  const edge = (info.rcvNxt + info.rcvWnd) >>> 0;
+  server.write(new Uint8Array(1000));
+  const n = sim.b.sent.length;
+  const una0 = server.info().sndUna;
+  inject(sim, sim.a, sim.b, { srcPort: client.localPort, dstPort: 80, seq: edge, ack: (una0 + 1000) >>> 0, flags: ACK, window: 65535, options: { tsVal: (last.opts.tsVal! + 1) >>> 0, tsEcr: last.opts.tsEcr! } });
+  assert.equal(sim.b.counters.get('drop.tcp.out_of_window'), 0);
+  assert.equal(server.info().sndUna, (una0 + 1000) >>> 0, 'its acknowledgment was processed');
+  assert.equal(sim.b.sent.length, n, 'not answered with an ACK');
+});

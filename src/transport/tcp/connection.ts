@@ -5,8 +5,9 @@
  *
  * Sequence-space bookkeeping:
  * - SND.UNA / SND.NXT as in RFC 9293; SND.NXT never moves backwards (it is BSD's snd_max): a
- *   retransmission after RTO or a PMTU drop re-sends [SND.UNA, recover) through `rtxNxt`
- *   ("go-back-N", skipping SACKed ranges), and fast retransmits pick single holes.
+ *   retransmission after a PMTU drop, or after an RTO without SACK, re-sends [SND.UNA, recover)
+ *   through `rtxNxt` ("go-back-N", skipping SACKed ranges); with SACK an RTO resends what RACK
+ *   marks lost (`rtoRack`, RFC 8985 §6.3); fast retransmits pick single holes.
  * - The send buffer (send-buffer.ts) holds the bytes from `bufSeq` (SND.UNA once the SYN is
  *   acknowledged, until the FIN): retransmissions re-read it, no segment copies are kept.
  * - The FIN occupies the sequence number `finSeq` = bufSeq + sendBuf.length once the user
@@ -112,6 +113,12 @@ export class TcpConnection {
   rtxEnd: Seq = 0;
   /** RFC 6582 "recover" for RTO: no fast recovery before SND.UNA passes it. */
   rtoRecover: Seq = 0;
+  /**
+   * RTO recovery driven by RACK (RFC 8985 §6.3; Linux TCP_CA_Loss with RACK) instead of the
+   * go-back-N resend: only the segments RACK marked lost are retransmitted, until SND.UNA
+   * reaches `rtoRecover`. With SACK (RACK) only.
+   */
+  rtoRack = false;
 
   // ---- receive sequence variables ----
   irs: Seq = 0;
@@ -119,6 +126,8 @@ export class TcpConnection {
   /** Right edge of the window we advertised last (RCV.NXT + RCV.WND then); never moves left. */
   rcvAdvRight: Seq = 0;
   readonly rcvBufSize: number;
+  /** The largest window we have advertised (Linux window_clamp for the window-update test). */
+  maxRcvWnd = 0;
   ooo: ReassemblyQueue | undefined;
   /** In-order data not yet handed to the application. */
   rcvQueue: Uint8Array[] = [];
@@ -132,8 +141,6 @@ export class TcpConnection {
   lastAckSent: Seq = 0;
   /** Largest payload seen (Linux rcv_mss), for the every-second-segment ACK rule. */
   rcvMss = 536;
-  /** The window we advertised last was below half the buffer (unread data held it down). */
-  windowLimited = false;
   /** A D-SACK block (RFC 2883) to report in the next ACK. */
   dsack: SackBlock | undefined;
   /** An ACK is owed (delayed). */
@@ -142,8 +149,10 @@ export class TcpConnection {
   ackNow = false;
   /** Bytes received since the last ACK we sent. */
   unackedRcv = 0;
-  /** Immediate ACKs still to send (quick-ack mode; 0 by default: plain delayed ACKs). */
+  /** Immediate ACKs still to send (quick-ack mode, Linux icsk_ack.quick). */
   quickAcks = 0;
+  /** The first data segment arrived and started quick-ack mode. */
+  quickAckStarted = false;
 
   // ---- options ----
   /** Our receive window shift (used only if wscaleOk). */
@@ -363,16 +372,32 @@ export class TcpConnection {
     return this.rcvWnd;
   }
 
-  /** Whether reading more would open the window enough to tell the peer (window update). */
+  /**
+   * Whether the application's read opened the window enough to tell the peer now rather than
+   * with the next (possibly delayed) ACK. Linux __tcp_cleanup_rbuf(): when the window the peer
+   * still has (RCV.NXT .. the advertised right edge) is at most half the largest window we
+   * advertised (Linux: window_clamp; ours starts at the SYN's unscaled window and grows) and
+   * the window we can now advertise is at least twice that — e.g. a buffer under 2 MSS, where
+   * the sender cannot send the next segment until it hears of the space — subject to receiver
+   * SWS avoidance (RFC 9293 §3.8.6.2.2: the right edge moves by min(RCV.BUFF/2, MSS) or more).
+   */
   windowUpdateWorthwhile(): boolean {
-    // Only when the window we advertised last was held down by unread data (Linux
-    // __tcp_cleanup_rbuf: the window can at least double), not on every read.
-    if (!this.windowLimited) return false;
+    const cur = this.rcvWnd;
+    if (2 * cur > this.maxRcvWnd) return false;
     const space = this.rcvSpace();
-    const right = seqAdd(this.rcvNxt, space);
-    const inc = seqSub(right, this.rcvAdvRight);
-    // Linux-like: announce when the window at least doubles or grows by 2 MSS... keep SWS rule.
-    return inc >= Math.min(this.rcvBufSize >> 1, 2 * this.mss) || (this.rcvWnd < this.mss && inc >= this.mss);
+    if (space === 0 || space < 2 * cur) return false;
+    const inc = seqSub(seqAdd(this.rcvNxt, space), this.rcvAdvRight);
+    const threshold = Math.min(this.rcvBufSize >> 1, this.mss);
+    return inc >= threshold || (inc > 0 && space === this.rcvBufSize);
+  }
+
+  /**
+   * After a read: send the ACK now instead of waiting for the delayed-ACK timer when the window
+   * grew enough (windowUpdateWorthwhile), or when an ACK is pending for more than one full-sized
+   * segment (Linux __tcp_cleanup_rbuf: rcv_nxt - rcv_wup > rcv_mss).
+   */
+  ackAfterRead(): boolean {
+    return this.windowUpdateWorthwhile() || (this.ackPending && this.unackedRcv > this.rcvMss);
   }
 
   // ---- state ----
@@ -478,7 +503,7 @@ export class TcpConnection {
             if (s.onData) call1(this, s.onData, chunk);
           }
           // The buffer emptied: tell the peer if the window opened enough (window update).
-          if (synchronized(this.state) && !this.finReceived && this.state !== St.TIME_WAIT && !this.released && this.windowUpdateWorthwhile()) {
+          if (synchronized(this.state) && !this.finReceived && this.state !== St.TIME_WAIT && !this.released && this.ackAfterRead()) {
             sendAck(this);
           }
           continue;

@@ -12,7 +12,7 @@
  * - receive: in-order delivery, reassembly.ts for out-of-order data (SACK blocks, RFC 2018),
  *   ACK policy of RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK at least every second full-sized
  *   segment, at once for out-of-order data, for data that fills a hole, and for a FIN; otherwise
- *   delayed (40 ms).
+ *   delayed (40 ms); Linux's quick-ack mode for the first segments of a connection.
  */
 import { TcpFlags, type TcpOptionsScratch } from '../../wire/tcp.js';
 import { St, type TcpConnection, type TxRecord } from './connection.js';
@@ -175,12 +175,18 @@ function disorderedAck(c: TcpConnection, s: Segment): boolean {
   );
 }
 
-/** The segment acceptability test of §3.10.7.4 (first step). */
+/**
+ * The segment acceptability test of §3.10.7.4 (first step). One departure, as in Linux
+ * (tcp_sequence(): !after(seq, rcv_nxt + window)): a zero-length segment AT the right edge,
+ * SEG.SEQ = RCV.NXT + RCV.WND, is acceptable. That is the pure ACK of a peer that has filled our
+ * window exactly (its SND.NXT is our right edge); the table's strict "<" would drop it together
+ * with its acknowledgment and SACK blocks, count it as out of window and answer it with an ACK.
+ */
 function acceptable(c: TcpConnection, seq: Seq, segLen: number, wnd: number): boolean {
   const nxt = c.rcvNxt;
   if (segLen === 0) {
     if (wnd === 0) return seq === nxt;
-    return seqLeq(nxt, seq) && seqLt(seq, seqAdd(nxt, wnd));
+    return seqLeq(nxt, seq) && seqLeq(seq, seqAdd(nxt, wnd));
   }
   if (wnd === 0) return false;
   const end = seqAdd(seq, segLen - 1);
@@ -223,6 +229,9 @@ function otherStates(c: TcpConnection, s: Segment): void {
       s.payload = s.payload.subarray(0, 0);
       s.flags &= ~FIN;
     } else {
+      // Wholly below RCV.NXT: an old duplicate (a retransmission of data we already have, a
+      // keep-alive or zero-window probe), not a segment beyond the right edge we advertised.
+      const old = seqLt(s.seq, c.rcvNxt) && seqLeq(seqAdd(s.seq, s.len), c.rcvNxt);
       if (!(s.flags & RST)) {
         c.ackNow = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
         if (s.payload.length > 0 && seqLeq(seqAdd(s.seq, s.payload.length), c.rcvNxt)) {
@@ -231,7 +240,7 @@ function otherStates(c: TcpConnection, s: Segment): void {
           if (c.sackOk) c.dsack = { start: s.seq, end: seqAdd(s.seq, s.payload.length) };
         }
       }
-      L.counters.drop(s.flags & RST ? 'tcp.rst_out_of_window' : 'tcp.out_of_window');
+      L.counters.drop(s.flags & RST ? 'tcp.rst_out_of_window' : old ? 'tcp.old_duplicate' : 'tcp.out_of_window');
       return;
     }
   }
@@ -389,6 +398,8 @@ function processAck(c: TcpConnection, s: Segment): void {
     c.sndUna = ack;
     c.rtxCount = 0;
     c.persistBackoff = 0;
+    // RACK RTO recovery ends once everything outstanding at the RTO is acknowledged.
+    if (c.rtoRack && seqGeq(ack, c.rtoRecover)) c.rtoRack = false;
     if (goBackActive(c) && seqLt(c.rtxNxt, ack)) c.rtxNxt = ack;
     c.checkDrain();
   }
@@ -402,8 +413,15 @@ function processAck(c: TcpConnection, s: Segment): void {
     else if (c.rack) rackTrim(c);
   }
   // Window update (§3.10.7.4): if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
+  // Like Linux (tcp_may_update_window) we also take the window from any segment whose ACK
+  // advances SND.UNA: otherwise a retransmitted segment from the peer (SEG.SEQ < SND.WL1) moves
+  // SND.UNA but leaves SND.WND anchored to the old edge, and we would send past the peer's
+  // advertised right edge (SND.UNA + SND.WND).
   const oldWnd = c.sndWnd;
-  if (seqGeq(ack, oldUna) && (seqLt(c.sndWl1, s.seq) || (c.sndWl1 === s.seq && seqLeq(c.sndWl2, ack)))) {
+  if (
+    seqGeq(ack, oldUna) &&
+    (seqGt(ack, oldUna) || seqLt(c.sndWl1, s.seq) || (c.sndWl1 === s.seq && seqLeq(c.sndWl2, ack)))
+  ) {
     c.sndWnd = wndNew;
     c.sndWl1 = s.seq;
     c.sndWl2 = ack;
@@ -518,7 +536,8 @@ function rackOnAck(c: TcpConnection, s: Segment, hasDsack: boolean, exiting: boo
   }
   if (delivered.length === 0 && !hasDsack) return false;
   const now = c.now;
-  const tsEcr = c.tsOk && o.hasTimestamps && o.tsEcr !== 0 ? now - seqSub(c.tsNow(), o.tsEcr) : undefined;
+  // TSecr as the (whole-millisecond) time its TSval was sent: tsNow() is floor(now) + offset.
+  const tsEcr = c.tsOk && o.hasTimestamps && o.tsEcr !== 0 ? Math.floor(now) - seqSub(c.tsNow(), o.tsEcr) : undefined;
   rack.onAck({
     now,
     delivered,
@@ -595,6 +614,14 @@ function textAndFin(c: TcpConnection, s: Segment): void {
   const ooo = c.ooo!;
   if (s.seq === c.rcvNxt) {
     const hadHole = !ooo.empty;
+    if (hasData && !c.quickAckStarted) {
+      // Linux tcp_event_data_recv() → tcp_incr_quickack(): the first data segment starts
+      // quick-ack mode, an immediate ACK for each of the next rcv_wnd / (2·rcv_mss) segments
+      // (at least 2, at most TCP_MAX_QUICKACKS = 16), so that the sender's slow start is not
+      // slowed by delayed ACKs (RFC 5681 §4.2 allows ACKing every segment).
+      c.quickAckStarted = true;
+      c.quickAcks = Math.max(c.quickAcks, Math.min(16, Math.max(2, Math.floor(c.rcvWnd / (2 * c.rcvMss)))));
+    }
     if (hasData) {
       c.rcvNxt = seqAdd(c.rcvNxt, s.payload.length);
       c.deliver(s.payload);

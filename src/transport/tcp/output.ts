@@ -82,6 +82,7 @@ export function transmit(c: TcpConnection, seq: Seq, len: number, flags: number)
   if (syn) {
     // RFC 7323 §2.2: the window in a SYN is never scaled.
     win = Math.min(c.rcvBufSize, 0xffff);
+    if (win > c.maxRcvWnd) c.maxRcvWnd = win;
     if (c.state === St.SYN_RECEIVED || c.state === St.SYN_SENT) {
       if (seqGt(seqAdd(c.rcvNxt, win), c.rcvAdvRight) || c.rcvAdvRight === 0) c.rcvAdvRight = seqAdd(c.rcvNxt, win);
     }
@@ -91,7 +92,7 @@ export function transmit(c: TcpConnection, seq: Seq, len: number, flags: number)
     win = Math.min(0xffff, Math.ceil(w / (1 << shift)));
     const right = seqAdd(c.rcvNxt, win << shift);
     if (seqGt(right, c.rcvAdvRight)) c.rcvAdvRight = right;
-    c.windowLimited = w < c.rcvBufSize / 2;
+    if (win << shift > c.maxRcvWnd) c.maxRcvWnd = win << shift;
   }
   repr.window = win;
   const hlen = tcpHeaderLength(repr);
@@ -190,9 +191,9 @@ export function armRtx(c: TcpConnection): void {
   }
 }
 
-/** Whether any loss recovery (fast, NewReno, RTO go-back) is in progress. */
+/** Whether any loss recovery (fast, NewReno, RTO go-back or RACK RTO recovery) is in progress. */
 export function inRecovery(c: TcpConnection): boolean {
-  return (c.sb?.inRecovery ?? false) || (c.nr?.inRecovery ?? false) || goBackActive(c);
+  return (c.sb?.inRecovery ?? false) || (c.nr?.inRecovery ?? false) || goBackActive(c) || c.rtoRack;
 }
 
 /**
@@ -305,10 +306,43 @@ export function goBackActive(c: TcpConnection): boolean {
   return seqLt(c.rtxNxt, c.rtxEnd);
 }
 
+/**
+ * Bytes in flight by RACK's marks (Linux tcp_packets_in_flight: packets_out - sacked - lost +
+ * retrans): every transmit record neither SACKed nor marked lost — an original still in flight,
+ * or the retransmission of one — once.
+ */
+function rackPipe(c: TcpConnection): number {
+  let n = 0;
+  for (const r of c.rq) if (!r.sacked && !r.lost) n += seqSub(r.endSeq, r.seq);
+  return n;
+}
+
+/**
+ * What SetPipe() counts for segments RACK has marked lost and not yet retransmitted: RFC 6675
+ * counts an octet as in flight unless IsLost() (by DupThresh SACKed segments above it), and
+ * once more if it lies below HighRxt (its retransmission is in flight). RACK knows better: a
+ * lost segment — an original or a retransmission that was lost again — is not in flight (Linux
+ * tcp_packets_in_flight counts lost_out out, and marking a retransmission lost drops it from
+ * retrans_out). Without this, a retransmission RACK declares lost keeps occupying the window,
+ * so with PRR's cwnd = pipe + sndcnt it is only resent after the next ACK — or the RTO.
+ */
+function rackLostInPipe(c: TcpConnection): number {
+  const sb = c.sb;
+  if (!c.rack || !sb) return 0;
+  let n = 0;
+  for (const r of c.rq) {
+    if (!r.lost || r.sacked) continue;
+    if (!sb.isLost(r.seq)) n += seqSub(r.endSeq, r.seq);
+    if (seqLt(r.seq, sb.highRxt)) n += seqSub(seqMin(r.endSeq, sb.highRxt), r.seq);
+  }
+  return n;
+}
+
 /** The sender's estimate of bytes in flight (RFC 6675 pipe). */
 export function pipe(c: TcpConnection): number {
   if (goBackActive(c)) return unsackedBelow(c, seqMax(c.rtxNxt, c.sndUna)) + Math.max(0, seqSub(c.sndNxt, c.rtxEnd));
-  if (c.sb && (c.sb.inRecovery || c.sb.sackedBytes > 0)) return c.sb.setPipe();
+  if (c.rtoRack) return rackPipe(c);
+  if (c.sb && (c.sb.inRecovery || c.sb.sackedBytes > 0)) return Math.max(0, c.sb.setPipe() - rackLostInPipe(c));
   return seqSub(c.sndNxt, c.sndUna);
 }
 
@@ -446,6 +480,18 @@ export function output(c: TcpConnection, force = false): void {
       sb.onTransmit({ seq: seg.seq, len: n, rule: seg.rule });
       c.prr.onSend(n);
       continue;
+    }
+    if (c.rtoRack && c.rack) {
+      // RFC 8985 §6.3: after an RTO, retransmit what RACK marked lost (the segment at SND.UNA
+      // and those whose reordering window expired; later ones as RACK detects them), then new
+      // data, as cwnd (slow start from the loss window) allows.
+      if (cwnd - p <= 0 && c.outstanding) break;
+      const lost = rackFirstLost(c);
+      if (lost) {
+        const n = retransmitAt(c, lost.seq, seqSub(lost.endSeq, lost.seq));
+        if (n === 0) lost.lost = false;
+        continue;
+      }
     }
     if (!sendNew(c, p, force)) break;
     force = false;

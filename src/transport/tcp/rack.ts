@@ -26,6 +26,13 @@ export interface RackSegment {
   retransmitted: boolean;
   /** Segment.lost: marked by RACK (the caller clears it when retransmitting). */
   lost: boolean;
+  /**
+   * Delivered by a SACK block rather than by the cumulative ACK (optional). The ACK's TSecr
+   * says which copy of a segment arrived only for the segment that advanced RCV.NXT: RFC 7323
+   * §4.3 (2) leaves TS.Recent unchanged for out-of-order data, so the ACK of a SACKed segment
+   * echoes the TSval of an earlier in-order segment.
+   */
+  sacked?: boolean;
 }
 
 /** Inputs of RACK's per-ACK steps (§6.2 steps 1–4). */
@@ -33,7 +40,11 @@ export interface RackAckInfo {
   now: number;
   /** Segments newly acknowledged by this ACK, cumulatively or selectively (any order). */
   delivered: readonly RackSegment[];
-  /** The ACK's timestamp echo (TSecr) in the same time base as xmitTs, if timestamps are used. */
+  /**
+   * The ACK's timestamp echo (TSecr) converted to the time base of xmitTs, if timestamps are
+   * used: the timestamp clock ticks in whole milliseconds, so this is the transmit time of the
+   * echoed segment rounded down to the tick (it is compared with Math.floor(xmitTs)).
+   */
   tsEcr?: number | undefined;
   /** The ACK carried a D-SACK (RFC 2883). */
   dsack: boolean;
@@ -128,8 +139,13 @@ export class Rack {
     for (const s of byTs) {
       const rtt = now - s.xmitTs;
       if (s.retransmitted) {
-        // Ambiguous: skip unless the ACK provably was triggered by the retransmission.
-        if (a.tsEcr !== undefined && a.tsEcr < s.xmitTs) continue;
+        // Ambiguous: was the original or the retransmission delivered? RFC 8985 §6.2 step 2:
+        // skip when the ACK's TSecr predates the retransmission — meaningful only for a
+        // cumulatively acknowledged segment (see RackSegment.sacked: a SACKed segment's ACK
+        // echoes an older in-order segment, and skipping it would leave RACK.xmit_ts behind
+        // every retransmission, so a lost retransmission is never detected). Then, like Linux
+        // (tcp_rack_advance), skip an RTT below min_RTT: the original, not the retransmission.
+        if (a.tsEcr !== undefined && !s.sacked && a.tsEcr < Math.floor(s.xmitTs)) continue;
         if (this.minRtt !== undefined && rtt < this.minRtt) continue;
       } else if (a.rttSample === undefined) {
         this.updateMinRtt(rtt, now);

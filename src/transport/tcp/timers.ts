@@ -12,7 +12,7 @@
  * - TIME-WAIT (2·MSL) and the FIN-WAIT-2 timeout (Linux tcp_fin_timeout).
  */
 import { TcpFlags } from '../../wire/tcp.js';
-import { St, type TcpConnection } from './connection.js';
+import { St, type TcpConnection, type TxRecord } from './connection.js';
 import { output, persistInterval, sendAck, sendSyn, sendTailProbe, transmit } from './output.js';
 import { seqAdd, seqSub } from './seq.js';
 import { rackTimeout } from './input.js';
@@ -61,13 +61,30 @@ export function onRtxTimer(c: TcpConnection): void {
   c.tlp.reset();
   c.nr.onRetransmitTimeout(c.sndNxt);
   c.rtoRecover = c.sndNxt;
-  // Resend everything outstanding, starting at SND.UNA (RFC 6298 §5.4), as cwnd allows.
-  c.rtxNxt = c.sndUna;
-  c.rtxEnd = c.sndNxt;
+  // RFC 8985 §6.3 (Linux tcp_timeout_mark_lost): the segment at SND.UNA and every segment
+  // whose RACK reordering window has expired are lost; the others may still be in flight and
+  // are left to RACK, which keeps detecting losses from the ACKs of the retransmissions.
+  // RFC 6298 §5.4 needs only the earliest segment resent. (Should nothing be marked — no
+  // unSACKed record at SND.UNA, e.g. after the peer reneged — fall back to go-back-N.)
+  const lost = c.rack && c.sb ? c.rack.markLossesOnRto(now, unSacked(c), c.sndUna) : [];
+  c.rtoRack = lost.length > 0;
+  if (c.rtoRack) {
+    c.rtxNxt = c.rtxEnd = c.sndUna; // no go-back
+    if (c.reoTimer.scheduled) L.timers.cancel(c.reoTimer);
+    L.counters.inc('tcp.rack_rto_losses', lost.length);
+  } else {
+    // Resend everything outstanding, starting at SND.UNA (RFC 6298 §5.4), as cwnd allows.
+    c.rtxNxt = c.sndUna;
+    c.rtxEnd = c.sndNxt;
+  }
   L.timers.cancel(c.rtxTimer);
   output(c);
   // §5.6: restart with the backed-off RTO (output armed it when it sent; keep the start time).
   L.timers.arm(c.rtxTimer, now + c.rtt.rto);
+}
+
+function* unSacked(c: TcpConnection): Iterable<TxRecord> {
+  for (const r of c.rq) if (!r.sacked) yield r;
 }
 
 export function onReoTimer(c: TcpConnection): void {
