@@ -179,3 +179,18 @@ test('scoreboard: recovery entry on DupThresh duplicate ACKs or IsLost(HighACK+1
   sb2.update(2000, []);
   assert.deepEqual(sb2.update(2000, [{ start: 1500, end: 2500 }]).dsack, { start: 1500, end: 2500 });
 });
+
+test('SackScoreboard: dupThreshLoss = false (RACK after reordering) — no IsLost, no DupThresh recovery, no NextSeg rules 1, 3, 4', () => {
+  const sb = new SackScoreboard(1000, { mss: 100 });
+  sb.onSend(2000);
+  sb.update(1000, [{ start: 1100, end: 1500 }]);
+  assert.equal(sb.isLost(1000), true);
+  assert.equal(sb.shouldEnterRecovery(0), true);
+  sb.dupThreshLoss = false;
+  assert.equal(sb.isLost(1000), false);
+  assert.equal(sb.shouldEnterRecovery(5), false, 'DupAcks >= DupThresh no longer enters recovery');
+  assert.equal(sb.setPipe(), 600, 'holes count as in flight');
+  sb.enterRecovery(); // RACK marked a loss
+  assert.deepEqual(sb.nextSeg(true), { seq: 2000, len: 100, rule: 2 }, 'new data, not the unmarked hole');
+  assert.equal(sb.nextSeg(false), undefined, 'no rule 3 or rescue (rule 4) retransmission');
+});

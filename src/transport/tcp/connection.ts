@@ -190,6 +190,20 @@ export class TcpConnection {
   rqSacked = 0;
   /** RACK reordering timer (RFC 8985 §6.2 step 5). */
   readonly reoTimer: Timer;
+  /**
+   * Undo of a spurious fast recovery (Linux undo_marker / undo_retrans / retrans_stamp): SND.UNA
+   * when the episode began (undefined = no episode that may still be undone), its RecoveryPoint,
+   * the sequence space retransmitted in it and not yet reported duplicate by a D-SACK (RFC 3708),
+   * the TSval of its first retransmission, and whether the first ACK covering that
+   * retransmission echoed an earlier TSval (RFC 3522 Eifel detection: the original arrived).
+   */
+  undoMarker: Seq | undefined = undefined;
+  undoEnd: Seq = 0;
+  undoRetrans = 0;
+  retransStamp: number | undefined = undefined;
+  undoEifel: boolean | undefined = undefined;
+  /** Time of the last duplicate ACK answering an unacceptable pure ACK (Linux tcp_oow_rate_limited). */
+  oowAckAt = -Infinity;
   dupAcks = 0;
   /** Segment timing without timestamps (Karn): seq whose ACK ends the measurement, and send time. */
   rttSeq: Seq | undefined = undefined;

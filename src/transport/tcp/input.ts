@@ -16,7 +16,7 @@
  */
 import { TcpFlags, type TcpOptionsScratch } from '../../wire/tcp.js';
 import { St, type TcpConnection, type TxRecord } from './connection.js';
-import { challengeAck, goBackActive, inRecovery, output, pipe, rearmTimer, retransmitAt, rqFind, sendAck, sendSyn } from './output.js';
+import { challengeAck, goBackActive, inRecovery, output, pipe, rackFirstLost, rearmTimer, retransmitAt, rqFind, sendAck, sendSyn } from './output.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqSub, type Seq } from './seq.js';
 import type { SackBlock } from './sack-scoreboard.js';
 
@@ -33,6 +33,8 @@ export class Segment {
   window = 0;
   payload: Uint8Array = new Uint8Array(0);
   opts!: TcpOptionsScratch;
+  /** Let through PAWS as a disordered duplicate ACK: must not update the send window. */
+  disordered = false;
   /** SEG.LEN: payload + SYN + FIN. */
   get len(): number {
     return this.payload.length + (this.flags & SYN ? 1 : 0) + (this.flags & FIN ? 1 : 0);
@@ -160,19 +162,48 @@ function takeRttSample(c: TcpConnection, s: Segment, syn: boolean): void {
 }
 
 /**
- * Linux tcp_disordered_ack(): a reordered pure duplicate ACK that changes nothing is not an old
- * duplicate from a previous incarnation, so PAWS lets it through (its SACK blocks are useful):
- * seq = RCV.NXT, ack = SND.UNA, same window, TSval within one RTO of TS.Recent.
+ * PAWS exemption for a reordered duplicate ACK. RFC 7323 §5.3 R1 treats every segment whose
+ * TSval is below TS.Recent as a possible old duplicate; but PAWS exists to reject old DATA
+ * (§5.1, and Appendix H's pseudo-code applies it before the sequence check), and a pure ACK
+ * that only repeats SND.UNA changes no state except through its SACK blocks. Reordering on the
+ * return path (or the receiver's own out-of-order ACK generation) makes such ACKs arrive after
+ * one with a later TSval; dropping them loses their SACK and D-SACK information, which RFC 6675
+ * and RFC 8985 need. Linux tcp_disordered_ack() (tcp_paws_discard()) lets an ACK through when
+ * all of these hold, and so do we:
+ * 1. a pure ACK (no data, SYN, FIN or RST) with SEG.SEQ = RCV.NXT;
+ * 2. a duplicate ACK: SEG.ACK = SND.UNA;
+ * 3. it would not update the send window (tcp_may_update_window() is false: SEG.SEQ is not
+ *    after SND.WL1, and at SND.WL1 it neither opens the window nor closes it to zero) —
+ *    processAck() is also told (Segment.disordered) not to take its window;
+ * 4. its TSval is within the replay window of TS.Recent: 1.2 RTO (tcp_tsval_replay()).
  */
-function disorderedAck(c: TcpConnection, s: Segment): boolean {
-  return (
-    (s.flags & (ACK | SYN | FIN)) === ACK &&
-    s.payload.length === 0 &&
-    s.seq === c.rcvNxt &&
-    s.ack === c.sndUna &&
-    s.window << (c.wscaleOk ? c.sndWscale : 0) === c.sndWnd &&
-    seqSub(c.tsRecent, s.opts.tsVal) <= c.rtt.rto
-  );
+export function disorderedAck(c: TcpConnection, s: Segment): boolean {
+  if ((s.flags & (ACK | SYN | FIN | RST)) !== ACK || s.payload.length !== 0) return false;
+  if (s.seq !== c.rcvNxt || s.ack !== c.sndUna) return false;
+  const wnd = s.window << (c.wscaleOk ? c.sndWscale : 0);
+  if (seqGt(s.seq, c.sndWl1) || (s.seq === c.sndWl1 && (wnd > c.sndWnd || wnd === 0))) return false;
+  return seqSub(c.tsRecent, s.opts.tsVal) <= 1.2 * c.rtt.rto;
+}
+
+/**
+ * Linux tcp_oow_rate_limited() (sysctl tcp_invalid_ratelimit, 500 ms): the duplicate ACK that
+ * answers an unacceptable PURE ACK (failed PAWS, or out of window) is sent at most once per
+ * 500 ms per connection. Under ACK reordering nearly every reordered ACK fails PAWS; answering
+ * each would double the ACK traffic and, since those answers are themselves reordered, bounce
+ * ACKs between the two ends. Segments with data are always answered.
+ */
+const OOW_ACK_INTERVAL_MS = 500;
+function oowAck(c: TcpConnection, s: Segment): void {
+  if (s.payload.length > 0 || s.flags & (SYN | FIN)) {
+    c.ackNow = true;
+    return;
+  }
+  if (c.now - c.oowAckAt < OOW_ACK_INTERVAL_MS) {
+    c.layer.counters.inc('tcp.oow_ack_limited');
+    return;
+  }
+  c.oowAckAt = c.now;
+  c.ackNow = true;
 }
 
 /**
@@ -211,12 +242,24 @@ function otherStates(c: TcpConnection, s: Segment): void {
   }
   // RFC 7323 §5.3 R1 (PAWS): drop segments whose TSval is older than TS.Recent.
   const o = s.opts;
-  if (c.tsOk && o.hasTimestamps && !(s.flags & RST) && seqLt(o.tsVal, c.tsRecent) && !disorderedAck(c, s)) {
+  s.disordered = false;
+  if (c.tsOk && o.hasTimestamps && !(s.flags & RST) && seqLt(o.tsVal, c.tsRecent)) {
     if (now - c.tsRecentAt > PAWS_IDLE_MS) {
       c.tsRecent = o.tsVal; // §5.5: TS.Recent is stale; accept
+    } else if (disorderedAck(c, s)) {
+      s.disordered = true;
+      L.counters.inc('tcp.paws_disordered_ack');
     } else {
       L.counters.drop('tcp.paws');
-      c.ackNow = true;
+      // Linux tcp_send_dupack(): data below RCV.NXT (typically the late original of a segment
+      // whose retransmission arrived first and moved TS.Recent) is reported with a D-SACK
+      // (RFC 2883 §4), so the sender learns its retransmission was unnecessary (RFC 3708).
+      if (s.payload.length > 0 && seqLt(s.seq, c.rcvNxt)) {
+        L.counters.inc('tcp.duplicate_data');
+        const end = seqAdd(s.seq, s.payload.length);
+        if (c.sackOk) c.dsack = { start: s.seq, end: seqLt(end, c.rcvNxt) ? end : c.rcvNxt };
+      }
+      oowAck(c, s);
       return;
     }
   }
@@ -233,7 +276,7 @@ function otherStates(c: TcpConnection, s: Segment): void {
       // keep-alive or zero-window probe), not a segment beyond the right edge we advertised.
       const old = seqLt(s.seq, c.rcvNxt) && seqLeq(seqAdd(s.seq, s.len), c.rcvNxt);
       if (!(s.flags & RST)) {
-        c.ackNow = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+        oowAck(c, s); // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
         if (s.payload.length > 0 && seqLeq(seqAdd(s.seq, s.payload.length), c.rcvNxt)) {
           // A duplicate: report it with a D-SACK block (RFC 2883 §4, first block).
           L.counters.inc('tcp.duplicate_data');
@@ -409,8 +452,18 @@ function processAck(c: TcpConnection, s: Segment): void {
     newlySacked = r.newlySacked;
     recoveryEnded = r.recoveryEnded;
     dsack = r.dsack;
+    if (dsack && c.undoMarker !== undefined) undoDsack(c, dsack);
     if (c.rack && !goBackActive(c)) rackLost = rackOnAck(c, s, dsack !== undefined, recoveryEnded);
     else if (c.rack) rackTrim(c);
+    if (c.rack?.reorderingSeen) sb.dupThreshLoss = false;
+    if (acked > 0 && c.undoMarker !== undefined && c.undoEifel === undefined && c.retransStamp !== undefined) {
+      // RFC 3522 §3.2 (Eifel detection): the first ACK for the retransmitted head echoes the
+      // TSval of the copy that filled the hole (RFC 7323 §4.3: TS.Recent comes from the segment
+      // at RCV.NXT); older than the episode's first retransmission (that of the head, sent by
+      // enterSackRecovery) → the original arrived: the head was delayed, not lost.
+      if (c.tsOk && s.opts.hasTimestamps && s.opts.tsEcr !== 0) c.undoEifel = seqLt(s.opts.tsEcr, c.retransStamp);
+      else c.undoEifel = false;
+    }
   }
   // Window update (§3.10.7.4): if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
   // Like Linux (tcp_may_update_window) we also take the window from any segment whose ACK
@@ -419,6 +472,7 @@ function processAck(c: TcpConnection, s: Segment): void {
   // advertised right edge (SND.UNA + SND.WND).
   const oldWnd = c.sndWnd;
   if (
+    !s.disordered &&
     seqGeq(ack, oldUna) &&
     (seqGt(ack, oldUna) || seqLt(c.sndWl1, s.seq) || (c.sndWl1 === s.seq && seqLeq(c.sndWl2, ack)))
   ) {
@@ -439,7 +493,9 @@ function processAck(c: TcpConnection, s: Segment): void {
     if (recoveryEnded) {
       cc.onRecoveryExit(now);
       c.prr.exit();
+      c.undoEnd = c.sb!.recoveryPoint;
     }
+    if (c.undoMarker !== undefined && !sb.inRecovery) tryUndo(c);
     if (sb.inRecovery) {
       // RFC 6937: DeliveredData = change in SND.UNA + change in SACKed bytes.
       const p = pipe(c);
@@ -449,7 +505,11 @@ function processAck(c: TcpConnection, s: Segment): void {
       if (isDup) c.dupAcks++;
       else if (acked > 0) c.dupAcks = 0;
       if (acked > 0) cc.onAck(acked, now, srtt, flightBefore);
-      if (!goBackActive(c) && seqGeq(c.sndUna, c.rtoRecover) && (sb.shouldEnterRecovery(c.dupAcks) || (rackLost && c.outstanding))) enterSackRecovery(c);
+      // Any segment RACK has marked lost and not yet retransmitted starts (another) recovery,
+      // also one marked during the previous episode beyond its RecoveryPoint (Linux
+      // tcp_time_to_recover(): lost_out > 0) — a new loss window, a new reduction.
+      const rackPending = rackLost || (c.rack !== undefined && sb.sackedBytes > 0 && rackFirstLost(c) !== undefined);
+      if (!goBackActive(c) && seqGeq(c.sndUna, c.rtoRecover) && (sb.shouldEnterRecovery(c.dupAcks) || (rackPending && c.outstanding))) enterSackRecovery(c);
     }
   } else {
     if (acked > 0) {
@@ -579,13 +639,60 @@ export function rackTimeout(c: TcpConnection): void {
   output(c);
 }
 
+/**
+ * A D-SACK (RFC 2883) reported duplicate sequence space. When it lies in the current undo
+ * episode's retransmitted range, one of our retransmissions was unnecessary (RFC 3708 §3): the
+ * original arrived too, so it was delayed, not lost. That is reordering (Linux
+ * tcp_sacktag_one() lowers the reordering point for a D-SACKed retransmission): RACK stops
+ * relying on DupThresh and widens its window (RFC 8985 §6.2 steps 3–4).
+ */
+function undoDsack(c: TcpConnection, d: SackBlock): void {
+  const lo = c.undoMarker!;
+  const hi = c.undoEnd;
+  const s = seqGt(d.start, lo) ? d.start : lo;
+  const e = seqLt(d.end, hi) ? d.end : hi;
+  if (!seqLt(s, e)) return;
+  c.undoRetrans = Math.max(0, c.undoRetrans - seqSub(e, s));
+  c.layer.counters.inc('tcp.dsack_spurious_rtx');
+  if (c.rack) c.rack.reorderingSeen = true;
+}
+
+/**
+ * Undo of a spurious fast recovery, once it has ended (Linux tcp_try_undo_recovery() at the
+ * end of recovery and tcp_try_undo_dsack() for D-SACKs arriving after it): when every octet
+ * retransmitted in the episode has been reported as a duplicate by D-SACK (RFC 3708 §3.2:
+ * "all retransmissions were unnecessary"), or when Eifel detection (RFC 3522) showed that the
+ * original of the first retransmission was delivered, the reduction was spurious: restore
+ * cwnd and ssthresh (RFC 4015 response, the controller's `undo`; RFC 9438 §4.9 for CUBIC).
+ */
+function tryUndo(c: TcpConnection): void {
+  if (c.undoRetrans > 0 && c.undoEifel !== true) return;
+  c.layer.counters.inc(c.undoRetrans <= 0 ? 'tcp.undo_dsack' : 'tcp.undo_eifel');
+  c.undoMarker = undefined;
+  c.cc.undo(c.now);
+}
+
 /** RFC 6675 §5 step (4) with PRR (RFC 6937). */
 function enterSackRecovery(c: TcpConnection): void {
   const sb = c.sb!;
   const flight = seqSub(c.sndNxt, c.sndUna);
   c.layer.counters.inc('tcp.fast_retransmits');
-  c.cc.onCongestionEvent(c.now, flight);
+  // The reduction is from min(FlightSize, cwnd). FlightSize (SND.NXT - SND.UNA, RFC 5681)
+  // includes the SACKed data above the holes; while a hole stays open for more than a round
+  // trip (a lost retransmission, or a loss RACK waits out), it grows far beyond cwnd and
+  // β·FlightSize is no reduction at all — cwnd then ratchets up across loss episodes. RFC 9438
+  // §4.6 allows cwnd (what Linux uses: tcp_cubic, tcp_reno ssthresh from snd_cwnd).
+  c.cc.onCongestionEvent(c.now, Math.min(flight, c.cc.cwnd));
   c.prr.enter(flight);
+  // A new undo episode (Linux tcp_init_undo()): [SND.UNA, RecoveryPoint).
+  c.undoMarker = c.sndUna;
+  c.undoEnd = c.sndNxt;
+  c.undoRetrans = 0;
+  c.retransStamp = undefined;
+  // Eifel can tell which copy of the head filled the hole only if the head had not been
+  // retransmitted before (else an older retransmission echoes a TSval before this episode).
+  const head = c.rq[0];
+  c.undoEifel = c.tsOk && head !== undefined && head.seq === c.sndUna && !head.retransmitted ? undefined : false;
   const seg = sb.enterRecovery();
   const n = retransmitAt(c, seg.seq, seg.len);
   c.prr.onSend(n);

@@ -176,6 +176,12 @@ export function retransmitAt(c: TcpConnection, seq: Seq, maxLen: number): number
   c.layer.counters.inc('tcp.retransmits');
   const covered = sent + ((c.layer.txRepr.flags & FIN) !== 0 ? 1 : 0);
   if (c.rack) rackOnRetransmit(c, seq, seqAdd(seq, covered));
+  if (c.undoMarker !== undefined) {
+    if (c.sb?.inRecovery) {
+      c.undoRetrans += covered;
+      if (c.retransStamp === undefined) c.retransStamp = c.tsOk ? c.tsNow() : c.now;
+    } else c.undoMarker = undefined; // a retransmission outside the episode: no undo
+  }
   // Karn (RFC 6298 §3): no sample from a retransmitted range.
   if (c.rttSeq !== undefined && seqLt(seq, c.rttSeq)) c.rttSeq = undefined;
   armRtx(c);
@@ -285,7 +291,7 @@ function rackOnRetransmit(c: TcpConnection, s: Seq, e: Seq): void {
 }
 
 /** The first record RACK marked lost (not SACKed, not retransmitted since), if any. */
-function rackFirstLost(c: TcpConnection): TxRecord | undefined {
+export function rackFirstLost(c: TcpConnection): TxRecord | undefined {
   for (const r of c.rq) if (r.lost && !r.sacked) return r;
   return undefined;
 }

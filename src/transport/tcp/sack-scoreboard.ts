@@ -80,6 +80,16 @@ export class SackScoreboard {
   inRecovery = false;
   /** Ranges forgotten because of `maxRanges` (a counter for diagnostics). */
   droppedRanges = 0;
+  /**
+   * Whether DupThresh infers losses (IsLost, and DupAcks >= DupThresh in shouldEnterRecovery)
+   * and NextSeg() may resend holes not deemed lost (rules 3 and 4).
+   * A RACK sender clears it once reordering has been observed: from then on only RACK's
+   * time-based reordering window marks losses (RFC 8985 §6.2 step 4 uses DupThresh only while
+   * RACK.reordering_seen is false; Linux commit 20b654dfe1be "tcp: support DUPACK threshold in
+   * RACK" and tcp_time_to_recover(), which ignores the DUPACK count when RACK is enabled).
+   * Without it, every reordering of more than DupThresh segments is a spurious fast retransmit.
+   */
+  dupThreshLoss = true;
 
   private ranges: Range[] = [];
 
@@ -183,6 +193,7 @@ export class SackScoreboard {
    * SeqNum, or more than (DupThresh - 1) * SMSS bytes above SeqNum are SACKed.
    */
   isLost(seq: Seq): boolean {
+    if (!this.dupThreshLoss) return false;
     let bytes = 0;
     let segs = 0;
     for (let i = this.ranges.length - 1; i >= 0; i--) {
@@ -208,7 +219,7 @@ export class SackScoreboard {
    */
   shouldEnterRecovery(dupAcks: number): boolean {
     if (this.inRecovery || !seqLt(this.sndUna, this.sndNxt)) return false;
-    return dupAcks >= this.dupThresh || this.isLost(this.sndUna);
+    return (this.dupThreshLoss && dupAcks >= this.dupThresh) || this.isLost(this.sndUna);
   }
 
   /**
@@ -246,6 +257,11 @@ export class SackScoreboard {
     if (found) return found;
     // Rule 2: new data (len is SMSS; the caller trims to the data and window available).
     if (canSendNew) return { seq: this.sndNxt, len: this.mss, rule: 2 };
+    // Rules 3 and 4 are MAYs that resend data not deemed lost. Without DupThresh (a RACK
+    // sender that has seen reordering) a hole is only a segment still in flight or reordered:
+    // resending it is spurious by construction, and RACK (RFC 8985 §6.2) and TLP (§7) repair
+    // real losses. Linux likewise retransmits only segments marked lost.
+    if (!this.dupThreshLoss) return undefined;
     // Rule 3: unSACKed S3 >= HighRxt below the highest SACKed octet (not yet deemed lost).
     if (rule3) return rule3;
     // Rule 4: one rescue retransmission per recovery, including the highest outstanding
@@ -334,7 +350,7 @@ export class SackScoreboard {
     for (let i = n - 1; i >= 0; i--) {
       sufBytes += seqSub(rs[i]!.end, rs[i]!.start);
       sufSegs += rs[i]!.segs;
-      lostAt[i] = sufSegs >= this.dupThresh || sufBytes > (this.dupThresh - 1) * this.mss;
+      lostAt[i] = this.dupThreshLoss && (sufSegs >= this.dupThresh || sufBytes > (this.dupThresh - 1) * this.mss);
     }
     let a = this.sndUna;
     for (let i = 0; i <= n; i++) {

@@ -56,7 +56,19 @@ export function onRtxTimer(c: TcpConnection): void {
   c.rtxCount++;
   c.dupAcks = 0;
   c.rttSeq = undefined;
-  c.sb?.onRetransmitTimeout();
+  // SACK reneging (RFC 2018 §8): the segment at SND.UNA is still unacknowledged after an RTO
+  // although it was SACKed, so the receiver discarded it (or the SACK was forged). Like Linux
+  // tcp_timeout_mark_lost() (is_reneg), forget every SACK mark, so that the RTO retransmits
+  // SND.UNA and the scoreboard stops counting data the receiver may not have.
+  const head = c.rq[0];
+  const reneged = head !== undefined && head.sacked && head.seq === c.sndUna;
+  if (reneged) {
+    for (const r of c.rq) r.sacked = false;
+    c.rqSacked = 0;
+    L.counters.inc('tcp.sack_reneging');
+  }
+  c.sb?.onRetransmitTimeout(reneged);
+  c.undoMarker = undefined; // the RTO's reduction is not undone by fast-recovery evidence
   c.prr.exit();
   c.tlp.reset();
   c.nr.onRetransmitTimeout(c.sndNxt);
