@@ -51,9 +51,11 @@ export interface DeviceOptions {
 
 /**
  * `--impair delay=5ms,loss=3%,duplicate=1%,reorder=25%,seed=1`: applied by the stack's side of
- * the link to frames in both directions, independently, with netem's meanings: `loss` drops,
- * `duplicate` delivers twice, `delay` holds every frame that long, and `reorder` (needs a delay)
- * lets that share of frames through at once, ahead of the delayed ones.
+ * the link to frames in both directions, independently: `loss` drops, `duplicate` delivers
+ * twice, `delay` holds every frame that long, and `reorder` (needs a delay) holds that share of
+ * frames an extra 0.5 to 2·delay ms so later frames overtake them — the simulator's model
+ * (src/sim/tcp-case.ts). netem instead lets the reordered share skip the delay, which on a
+ * path with no other delay collapses RACK's min_RTT (see ImpairedLink in host.ts).
  */
 export interface ImpairSpec {
   delayMs: number;
@@ -263,7 +265,7 @@ export function parseImpair(text: string, command = ''): ImpairSpec {
       spec[key as 'loss' | 'duplicate' | 'reorder'] = p;
     }
   }
-  if (spec.reorder > 0 && spec.delayMs === 0) throw bad('reorder needs a delay (the reordered frames skip it)');
+  if (spec.reorder > 0 && spec.delayMs === 0) throw bad('reorder needs a delay (reordered frames are held longer than the others)');
   return spec;
 }
 

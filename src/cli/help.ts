@@ -40,8 +40,9 @@ Addresses:
 
 Testing:
   --impair SPEC      emulate a bad path between the device and the stack, both directions,
-                     e.g. delay=5ms,loss=3%,duplicate=1%,reorder=25%,seed=1 (netem's
-                     meanings; reorder needs a delay; for kernels without tc netem)
+                     e.g. delay=5ms,loss=3%,duplicate=1%,reorder=25%,seed=1 (reorder
+                     holds that share an extra 0.5-2x delay, so it needs a delay; for
+                     kernels without tc netem)
 `;
 
 const COMMON_OPTIONS = `${DEVICE_OPTIONS}

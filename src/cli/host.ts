@@ -262,10 +262,22 @@ function safeDelete(name: string, netns: string | undefined): void {
 /**
  * A link wrapper that emulates a bad path in both directions (--impair; a stand-in for
  * `tc netem` where the kernel has no netem qdisc). Each frame, independently: lost with
- * probability `loss`; otherwise delivered twice with probability `duplicate`; held `delayMs`
- * unless it is one of the `reorder` share that goes through at once, overtaking held frames.
- * Held frames are copies, delivered in order by one timer per direction (received ones as a
- * batch followed by a flush). Random choices come from a seeded generator (xorshift32).
+ * probability `loss`; otherwise delivered twice with probability `duplicate`; held `delayMs`,
+ * and the `reorder` share held an extra uniform [0.5, 2·delayMs] ms, so later frames overtake
+ * it — the simulator's reordering model (src/sim/network.ts, extraDelayMs as src/sim/tcp-case.ts
+ * sets it), so the two exercise the same path.
+ *
+ * Not netem's "reorder" (the share skips the delay and goes through at once): over a TUN device
+ * there is no propagation delay besides the emulated one, so frames that skip it in both
+ * directions measure the bare host round trip (10–100 µs). That becomes RACK's min_RTT, while
+ * the reordering extent is the whole delay, 50–500 times larger; RFC 8985 §6.2 step 4 bounds
+ * the reordering window by reo_wnd_mult·min_RTT/4 (Linux: at most 255 steps,
+ * tcp_rack_update_reo_wnd()), so any RACK sender, Linux's included, marks most overtaken
+ * segments lost. No physical path delivers some frames 500 times faster than its minimum delay.
+ *
+ * Held frames are copies, delivered in order of their due time by one timer per direction
+ * (received ones as a batch followed by a flush). Random choices come from a seeded generator
+ * (xorshift32).
  */
 export class ImpairedLink implements Link {
   readonly stats = { rxLost: 0, rxDuplicated: 0, rxReordered: 0, rxDelayed: 0, txLost: 0, txDuplicated: 0, txReordered: 0, txDelayed: 0 };
@@ -294,32 +306,42 @@ export class ImpairedLink implements Link {
     return this.inner.mac;
   }
 
-  private chance(p: number): boolean {
-    if (p <= 0) return false;
+  /** Uniform in [0, 1). */
+  private next(): number {
     let x = this.state;
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
     this.state = x >>> 0;
-    return this.state / 0x100000000 < p;
+    return this.state / 0x100000000;
   }
 
-  /** What happens to one frame: how many copies (0..2), and whether it skips the delay. */
-  private decide(dir: 'rx' | 'tx'): { copies: number; now: boolean } {
+  private chance(p: number): boolean {
+    if (p <= 0) return false;
+    return this.next() < p;
+  }
+
+  /**
+   * What happens to one frame: how many copies (0..2), whether it goes through at once (no
+   * delay configured), and how long it is held: `delayMs`, plus for the reordered share an
+   * extra uniform [0.5, 2·delayMs] ms (reordering needs a delay).
+   */
+  private decide(dir: 'rx' | 'tx'): { copies: number; now: boolean; holdMs: number } {
     const s = this.spec;
     if (this.chance(s.loss)) {
       this.stats[`${dir}Lost`]++;
-      return { copies: 0, now: true };
+      return { copies: 0, now: true, holdMs: 0 };
     }
     const copies = this.chance(s.duplicate) ? 2 : 1;
     if (copies === 2) this.stats[`${dir}Duplicated`]++;
-    if (s.delayMs <= 0) return { copies, now: true };
+    if (s.delayMs <= 0) return { copies, now: true, holdMs: 0 };
+    this.stats[`${dir}Delayed`]++;
     if (this.chance(s.reorder)) {
       this.stats[`${dir}Reordered`]++;
-      return { copies, now: true };
+      const hi = Math.max(1, 2 * s.delayMs);
+      return { copies, now: false, holdMs: s.delayMs + 0.5 + this.next() * (hi - 0.5) };
     }
-    this.stats[`${dir}Delayed`]++;
-    return { copies, now: false };
+    return { copies, now: false, holdMs: s.delayMs };
   }
 
   attach(receiver: LinkReceiver): void {
@@ -329,7 +351,7 @@ export class ImpairedLink implements Link {
         const d = this.decide('rx');
         for (let i = 0; i < d.copies; i++) {
           if (d.now) receiver.receive(frame);
-          else this.hold(this.rxQueue, frame.slice(), 'rx');
+          else this.hold(this.rxQueue, frame.slice(), 'rx', d.holdMs);
         }
       },
       flush: () => receiver.flush(),
@@ -341,13 +363,22 @@ export class ImpairedLink implements Link {
     const d = this.decide('tx');
     for (let i = 0; i < d.copies; i++) {
       if (d.now) this.inner.send(frame);
-      else this.hold(this.txQueue, frame.slice(), 'tx');
+      else this.hold(this.txQueue, frame.slice(), 'tx', d.holdMs);
     }
   }
 
-  private hold(queue: Array<{ due: number; frame: Uint8Array }>, frame: Uint8Array, dir: 'rx' | 'tx'): void {
-    queue.push({ due: performance.now() + this.spec.delayMs, frame });
-    if ((dir === 'rx' ? this.rxTimer : this.txTimer) === undefined) this.arm(dir);
+  /** Queues a frame by due time (after those due at the same time or earlier). */
+  private hold(queue: Array<{ due: number; frame: Uint8Array }>, frame: Uint8Array, dir: 'rx' | 'tx', holdMs: number): void {
+    const due = performance.now() + holdMs;
+    let i = queue.length;
+    while (i > 0 && queue[i - 1]!.due > due) i--;
+    queue.splice(i, 0, { due, frame });
+    if (i === 0) {
+      // A new head: the timer (if any) was armed for a later frame.
+      const t = dir === 'rx' ? this.rxTimer : this.txTimer;
+      if (t !== undefined) clearTimeout(t);
+      this.arm(dir);
+    } else if ((dir === 'rx' ? this.rxTimer : this.txTimer) === undefined) this.arm(dir);
   }
 
   private arm(dir: 'rx' | 'tx'): void {

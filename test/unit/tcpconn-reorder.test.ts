@@ -212,3 +212,34 @@ test('tcpconn: SACK reneging — the head was SACKed but is still unacknowledged
   const rtx = sim.a.sent.slice(n).filter((s) => s.len > 0);
   assert.ok(rtx.length > 0 && rtx[0]!.seq === una, 'SND.UNA retransmitted');
 });
+
+test('tcpconn: netem-style reordering on a path without propagation delay: min_RTT collapses, RACK cannot cover it (the old --impair model)', () => {
+  // What `--impair delay=5ms,reorder=25%` did against the Linux receiver over TUN before the
+  // model was changed (src/cli/host.ts): netem's "reorder" lets a share of frames skip the delay,
+  // and a TUN path has no other delay, so those frames (both ways) measure the bare host round
+  // trip: here 75 % of segments get up to 5 ms and the rest none at all. min_RTT becomes ~0,
+  // and RFC 8985 §6.2 step 4 bounds the reordering window by reo_wnd_mult·min_RTT/4 (Linux:
+  // at most 255 steps), far below the 5 ms reordering extent, so most overtaken segments are
+  // marked lost — by Linux's RACK as well. What must still hold: the transfer completes, the
+  // kernel-style D-SACKs reach RACK (reo_wnd_mult grows) and spurious recoveries are undone.
+  const sim = new Sim(205);
+  sim.link = { delayMs: 0, loss: 0, dup: 0, reorder: 0.75, reorderMs: 5, rateBytesPerMs: 0, queueMs: 0 };
+  const { client, server } = openPair(sim);
+  let got = 0;
+  server.onData = (d) => (got += d.length);
+  const total = 1024 * 1024;
+  client.write(new Uint8Array(total));
+  sim.run(() => got === total, 60_000);
+  assert.equal(got, total);
+  const c = connOf(client);
+  const rack = c.rack!;
+  assert.equal(rack.reorderingSeen, true);
+  assert.ok(rack.minRtt !== undefined && rack.minRtt < 0.5, `min_RTT ${rack.minRtt} ms: the frames that skip the delay`);
+  assert.ok(rack.reoWndMult > 1, 'D-SACKs reached RACK');
+  const segments = Math.ceil(total / c.mss);
+  const rtx = sim.a.counters.get('tcp.retransmits');
+  const dups = sim.b.counters.get('tcp.duplicate_data');
+  assert.ok(rtx > 0.1 * segments, `${rtx} retransmissions of ${segments} segments: the window cannot reach 5 ms`);
+  assert.ok(dups > 0.8 * rtx, `${dups} duplicates: nearly all retransmissions were spurious, as the kernel reported`);
+  assert.ok(sim.a.counters.get('tcp.undo_dsack') + sim.a.counters.get('tcp.undo_eifel') > 0, 'spurious recoveries undone');
+});
