@@ -310,7 +310,7 @@ export function isIpv6SolicitedNode(a: Uint8Array): boolean {
   return a[11] === 0x01 && a[12] === 0xff;
 }
 
-/** The solicited-node multicast address ff02::1:ffXX:XXXX of `a` (RFC 4291 §2.7.1). */
+/** The solicited-node multicast address of `a`: ff02::1:ff00:0/104 plus its low 24 bits (RFC 4291 §2.7.1). */
 export function solicitedNodeMulticast(a: Uint8Array, out: Uint8Array = new Uint8Array(16)): Uint8Array {
   const x = a[13]!;
   const y = a[14]!;

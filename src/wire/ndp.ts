@@ -121,7 +121,7 @@ function equal16(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** ff02::1:ffXX:XXXX (RFC 4291 §2.7.1). */
+/** The solicited-node group: ff02::1:ff00:0/104 plus the low 24 bits (RFC 4291 §2.7.1). */
 function isSolicitedNodeMulticast(a: Uint8Array): boolean {
   if (a[0] !== 0xff || a[1] !== 0x02) return false;
   for (let i = 2; i < 11; i++) if (a[i] !== 0) return false;

@@ -5,57 +5,10 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { Netns, deviceTestOptions, requireDevice, waitForLine, waitExit } from '../helpers/netns.js';
+import { startHost, stopAllHosts, cli, type Host } from '../helpers/host.js';
 
-const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-/** A running `netstack host` with its output collected. */
-interface Host {
-  child: ChildProcess;
-  ready: string;
-  stdout(): string;
-  stderr(): string;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Every host started by this file, so after() can kill them all whatever failed. */
-const started: Host[] = [];
-
-async function startHost(args: string[], command = 'host'): Promise<Host> {
-  const child = spawn(process.execPath, [cli, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  let ready: string;
-  try {
-    ready = await waitForLine(child, 'ready', 20_000);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const host: Host = {
-    child,
-    ready,
-    stdout: () => out,
-    stderr: () => err,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        await waitExit(child, 10_000);
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await waitExit(child, 5000);
-        }
-      }
-      return { code: child.exitCode, signal: child.signalCode };
-    },
-  };
-  started.push(host);
-  return host;
-}
 
 /** Sends `count` datagrams of `size` random bytes and checks each echo byte for byte. */
 const UDP_ECHO_PY = `
@@ -113,7 +66,7 @@ describe('netstack host over TUN', { ...deviceTestOptions(), timeout: 180_000 },
   });
 
   after(async () => {
-    for (const h of started) await h.stop('SIGKILL');
+    await stopAllHosts();
     await ns?.destroy();
   });
 
@@ -204,7 +157,7 @@ describe('netstack host --no-configure and errors', { ...deviceTestOptions(), ti
   });
 
   after(async () => {
-    for (const h of started) await h.stop('SIGKILL');
+    await stopAllHosts();
     await ns?.destroy();
   });
 

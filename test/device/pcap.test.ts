@@ -5,60 +5,12 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Netns, deviceTestOptions, requireDevice, waitForLine, waitExit } from '../helpers/netns.js';
+import { Netns, deviceTestOptions, requireDevice } from '../helpers/netns.js';
+import { startHost, stopAllHosts, type Host } from '../helpers/host.js';
 
-const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-/** A running `netstack host` with its output collected. */
-interface Host {
-  child: ChildProcess;
-  ready: string;
-  stdout(): string;
-  stderr(): string;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Every host started by this file, so after() can kill them all whatever failed. */
-const started: Host[] = [];
-
-async function startHost(args: string[]): Promise<Host> {
-  const child = spawn(process.execPath, [cli, 'host', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  let ready: string;
-  try {
-    ready = await waitForLine(child, 'ready', 20_000);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const host: Host = {
-    child,
-    ready,
-    stdout: () => out,
-    stderr: () => err,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        await waitExit(child, 10_000);
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await waitExit(child, 5000);
-        }
-      }
-      return { code: child.exitCode, signal: child.signalCode };
-    },
-  };
-  started.push(host);
-  return host;
-}
 
 function ping(ns: Netns, args: string[]): void {
   const r = ns.run('ping', ['-n', '-c', '2', '-i', '0.2', '-W', '2', '-w', '10', ...args], { timeoutMs: 30_000 });
@@ -84,7 +36,7 @@ describe('netstack host --pcap', { ...deviceTestOptions(), timeout: 180_000 }, (
   });
 
   after(async () => {
-    for (const h of started) await h.stop('SIGKILL');
+    await stopAllHosts();
     await ns?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
