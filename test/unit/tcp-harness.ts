@@ -73,6 +73,7 @@ export class Host {
     const self = this;
     const net: TransportNetwork = {
       isLocal4: (a) => a === self.addr4,
+      isBroadcast4: (a) => a === 0xffffffff,
       isLocal6: (a) => eq6(a, self.addr6),
       source4: (dst) => (sim.hostFor4(dst) ? self.addr4 : 'ENETUNREACH'),
       source6: (dst) => (sim.hostFor6(dst) ? self.addr6 : 'ENETUNREACH'),

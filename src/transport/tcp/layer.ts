@@ -14,7 +14,7 @@ import type { Counters } from '../../core/counters.js';
 import type { SipKey } from '../../core/siphash.js';
 import type { TimerQueue } from '../../core/timers.js';
 import type { ProtocolHandler4, ProtocolHandler6, RxInfo } from '../../ip/context.js';
-import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, splitZone } from '../../wire/address.js';
+import { formatIpv4, formatIpv6, isIpv4Multicast, isIpv6Multicast, parseIpv4, parseIpv6, splitZone } from '../../wire/address.js';
 import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../../wire/checksum.js';
 import { TcpFlags, TcpOptionsScratch, TcpPacket, emitTcp, readTcpOptions, tcpHeaderLength, type TcpRepr } from '../../wire/tcp.js';
 import { SocketError } from '../errors.js';
@@ -33,6 +33,8 @@ const { SYN, RST, ACK } = TcpFlags;
 export interface TransportNetwork {
   isLocal4(a: number): boolean;
   isLocal6(a: Uint8Array): boolean;
+  /** Limited or one of our directed broadcast addresses. */
+  isBroadcast4(a: number): boolean;
   source4(dst: number): number | string;
   source6(dst: Uint8Array, scope: number | undefined): Uint8Array | string;
   send4(src: number, dst: number, protocol: number, payload: Uint8Array, opts: { ttl?: number; df?: boolean }): string | null;
@@ -432,8 +434,16 @@ export class TcpLayer {
       C.drop('tcp.port_zero');
       return;
     }
-    if (rx.linkMulticast) {
-      C.drop('tcp.multicast'); // RFC 9293 §3.10.7.2 / RFC 1122 §4.2.3.10
+    // TCP is unicast only: a segment to a broadcast or multicast address — at the link layer
+    // (TAP) or the IP layer (any link: a TUN has no link layer) — gets no reply and creates no
+    // state (RFC 1122 §4.2.3.10; RFC 9293 §3.10.7.2).
+    if (
+      rx.linkMulticast ||
+      (family === 4
+        ? isIpv4Multicast(dst as number) || this.network.isBroadcast4(dst as number)
+        : isIpv6Multicast(dst as Uint8Array))
+    ) {
+      C.drop('tcp.multicast');
       return;
     }
     const s = this.rxSeg;
