@@ -226,8 +226,23 @@ test(
   },
 );
 
-test('total TCP connections', { todo: 'no limit exists: TcpLimits has no maxConnections (see docs/HARDENING.md)' }, () => {
-  const p = pair({ maxSynBacklog: 1_000_000, syncookies: false } as Partial<TcpLimits & TcpDefaults>);
-  const limit = (p.b.tcp.config as unknown as { maxConnections?: number }).maxConnections;
-  assert.ok(limit !== undefined, 'TcpLimits.maxConnections');
+test('total TCP connections: SYNs and connect() beyond tcp.maxConnections are refused and counted; freed slots serve again', () => {
+  const p = pair({ maxConnections: 3 });
+  const accepted: TcpSocket[] = [];
+  p.b.tcp.listen({ family: 4, port: PORT }, (s) => accepted.push(s));
+  const clients = Array.from({ length: 5 }, () => p.a.tcp.connect({ family: 4, remoteAddress: '10.0.0.2', remotePort: PORT }));
+  let established = 0;
+  for (const c of clients) c.onConnect = () => established++;
+  p.run(500);
+  assert.equal(p.b.tcp.connectionCount, 3, 'B holds exactly its limit');
+  assert.equal(accepted.length, 3);
+  assert.equal(established, 3, 'the two beyond the limit are still trying (their SYNs dropped)');
+  assert.ok(p.b.counters.get('drop.tcp.conn_limit') >= 2, JSON.stringify(p.b.counters.drops()));
+  // connect() from B itself fails at once with ENOBUFS.
+  assert.throws(() => p.b.tcp.connect({ family: 4, remoteAddress: '10.0.0.1', remotePort: 9 }), { code: 'ENOBUFS' });
+  // Abort the accepted ones: the slots free and the retried SYNs get through.
+  for (const s of accepted.splice(0)) s.abort();
+  p.run(5000, () => established === 5);
+  assert.equal(established, 5, 'the refused clients connect once slots are free (SYN retransmission)');
+  assert.ok(p.b.tcp.connectionCount <= 3);
 });

@@ -57,6 +57,12 @@ export interface TcpLimits {
   challengeAckLimit: number;
   ephemeralMin: number;
   ephemeralMax: number;
+  /**
+   * Connections in the table (every state but LISTEN, TIME-WAIT included) before new ones are
+   * refused: a SYN or a valid cookie ACK is dropped (`drop.tcp.conn_limit`) and connect() throws
+   * ENOBUFS. Linux has no single knob; this bounds the memory an outsider can make us hold.
+   */
+  maxConnections: number;
 }
 
 export interface TcpDefaults {
@@ -91,6 +97,7 @@ export const DEFAULT_TCP_CONFIG: TcpLimits & TcpDefaults = {
   challengeAckLimit: 1000,
   ephemeralMin: 32768,
   ephemeralMax: 60999,
+  maxConnections: 262_144,
   timeWaitMs: 60_000,
   finWait2Ms: 60_000,
   synRetries: 6,
@@ -349,6 +356,10 @@ export class TcpLayer {
         this.ports.select(localAddr, remote, rport, (p) => this.listeners.has(family + '|' + p) || this.conns.has(connKey(family, localAddr, p, remote, rport))) ?? 0;
       if (lport === 0) throw new SocketError('EADDRNOTAVAIL', 'no ephemeral port available', 'connect');
     }
+    if (this.conns.size >= this.config.maxConnections) {
+      this.counters.drop('tcp.conn_limit');
+      throw new SocketError('ENOBUFS', `connection limit reached (${this.config.maxConnections})`, 'connect');
+    }
     const c = new TcpConnection(this, family, localAddr, lport, remote, rport, scope, sockOpts, false);
     if (unreachable) {
       // No route: fail asynchronously (onError, onClose).
@@ -519,6 +530,11 @@ export class TcpLayer {
       C.drop('tcp.listen_overflow'); // Linux: the accept queue is full, drop the SYN
       return;
     }
+    if (this.conns.size >= this.config.maxConnections) {
+      // No cookie either: its ACK would be refused by the same limit.
+      C.drop('tcp.conn_limit');
+      return;
+    }
     if (l.synQueue >= this.config.maxSynBacklog) {
       if (!this.config.syncookies) {
         C.drop('tcp.syn_queue_full');
@@ -590,6 +606,10 @@ export class TcpLayer {
     }
     if (l.pending.length >= l.backlog) {
       this.counters.drop('tcp.listen_overflow');
+      return true;
+    }
+    if (this.conns.size >= this.config.maxConnections) {
+      this.counters.drop('tcp.conn_limit');
       return true;
     }
     this.counters.inc('tcp.syncookies_ok');
