@@ -192,6 +192,11 @@ test('tcpconn: PMTU — ICMP frag-needed lowers the MSS, segments shrink, transf
   assert.equal(client.info().mss, 1000 - 40 - 12);
   const after = sim.a.sent.slice(n0).filter((s) => s.len > 0);
   assert.ok(after.slice(-50).every((s) => s.len <= 948));
+  // The learned path MTU is remembered per destination, and ages out (RFC 1191 §6.3, 10 min).
+  assert.equal(sim.a.tcp.pmtuEntries, 1);
+  sim.clock.advance(600_001);
+  assert.equal(sim.a.tcp.routeMss(client.conn), 1500 - 40, 'after 10 minutes the route MTU applies again');
+  assert.equal(sim.a.tcp.pmtuEntries, 0);
 });
 
 test('tcpconn: PMTU over IPv6 (packet too big)', () => {

@@ -14,6 +14,7 @@ import type { Counters } from '../../core/counters.js';
 import type { SipKey } from '../../core/siphash.js';
 import type { TimerQueue } from '../../core/timers.js';
 import type { ProtocolHandler4, ProtocolHandler6, RxInfo } from '../../ip/context.js';
+import { PmtuCache } from '../../ip/pmtu.js';
 import { formatIpv4, formatIpv6, isIpv4Multicast, isIpv6Multicast, parseIpv4, parseIpv6, splitZone } from '../../wire/address.js';
 import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../../wire/checksum.js';
 import { TcpFlags, TcpOptionsScratch, TcpPacket, emitTcp, readTcpOptions, tcpHeaderLength, type TcpRepr } from '../../wire/tcp.js';
@@ -242,7 +243,12 @@ export class TcpLayer {
   private readonly cookies: SynCookies;
   private readonly ports: EphemeralPortSelector;
   private readonly tsKey: SipKey;
-  private readonly pmtu = new Map<string, number>();
+  /**
+   * Path MTUs learned from ICMP by TCP itself (the Stack's IP layer keeps its own; outside a Stack
+   * the network may not): bounded and aged like the IP layer's (RFC 1191 §6.3: 10 minutes).
+   */
+  private readonly pmtu4: PmtuCache<string>;
+  private readonly pmtu6: PmtuCache<string>;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
 
@@ -257,8 +263,15 @@ export class TcpLayer {
     this.cookies = SynCookies.fromRandom(deps.random, { periodMs: this.config.syncookiePeriodMs });
     this.ports = new EphemeralPortSelector(deps.random, { min: this.config.ephemeralMin, max: this.config.ephemeralMax });
     this.tsKey = randomSipKey(deps.random);
+    this.pmtu4 = new PmtuCache<string>(() => this.clock.now(), 576);
+    this.pmtu6 = new PmtuCache<string>(() => this.clock.now(), 1280);
     this.input4 = (src, dst, payload, rx) => this.input(4, src, dst, payload, rx);
     this.input6 = (src, dst, payload, rx) => this.input(6, src, dst, payload, rx);
+  }
+
+  /** Destinations with a path MTU learned by TCP (bounded: 1024 per family). */
+  get pmtuEntries(): number {
+    return this.pmtu4.size + this.pmtu6.size;
   }
 
   /** Connections in the table (any state but LISTEN, including TIME-WAIT). */
@@ -742,7 +755,7 @@ export class TcpLayer {
 
   private routeMssTo(family: 4 | 6, remote: IpAddr, scope: number | undefined): number {
     let mtu = family === 4 ? this.network.mtu4(remote as number) : this.network.mtu6(remote as Uint8Array, scope);
-    const p = this.pmtu.get(family + '|' + addrKey(remote));
+    const p = (family === 4 ? this.pmtu4 : this.pmtu6).get(addrKey(remote));
     if (p !== undefined && p < mtu) mtu = p;
     const hdr = family === 4 ? 40 : 60;
     const min = family === 4 ? 536 : 1220;
@@ -794,9 +807,8 @@ export class TcpLayer {
       // RFC 1191 / RFC 8201: lower the MSS and resend (no congestion response, like Linux).
       const minMtu = family === 4 ? 576 : 1280;
       const m = Math.max(mtu | 0, minMtu);
-      const k = family + '|' + addrKey(remote);
-      const prev = this.pmtu.get(k);
-      if (prev === undefined || m < prev) this.pmtu.set(k, m);
+      const routeMtu = family === 4 ? this.network.mtu4(remote as number) : this.network.mtu6(remote as Uint8Array, c.scope);
+      (family === 4 ? this.pmtu4 : this.pmtu6).update(addrKey(remote), m, Math.max(routeMtu, m));
       C.inc('tcp.pmtu_updates');
       if (c.lowerRouteMss(m - (family === 4 ? 40 : 60))) {
         startGoBack(c);
