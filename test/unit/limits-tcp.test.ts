@@ -246,3 +246,31 @@ test('total TCP connections: SYNs and connect() beyond tcp.maxConnections are re
   assert.equal(established, 5, 'the refused clients connect once slots are free (SYN retransmission)');
   assert.ok(p.b.tcp.connectionCount <= 3);
 });
+
+test('out-of-window ACK replies (oowAckIntervalMs): one per interval per connection; 0 answers each', () => {
+  for (const interval of [500, 0]) {
+    const p = pair(interval === 500 ? {} : { oowAckIntervalMs: interval });
+    let server: TcpSocket | undefined;
+    p.b.tcp.listen({ family: 4, port: PORT }, (s) => void (server = s));
+    const c = p.a.tcp.connect({ family: 4, remoteAddress: '10.0.0.2', remotePort: PORT });
+    p.run(1);
+    const conn = (server as unknown as { conn: { rcvNxt: number; sndNxt: number; remotePort: number } }).conn;
+    const before = p.b.counters.get('tcp.tx');
+    // Pure ACKs far outside the receive window (RFC 9293 §3.10.7.4: answered with an ACK, dropped).
+    for (let k = 0; k < 20; k++) p.inject(A4, conn.remotePort, (conn.rcvNxt + 0x4000_0000) >>> 0, conn.sndNxt, TcpFlags.ACK);
+    const limited = p.b.counters.get('tcp.oow_ack_limited');
+    const answered = p.b.counters.get('tcp.tx') - before;
+    if (interval === 500) {
+      assert.equal(answered, 1, 'one duplicate ACK in the interval');
+      assert.equal(limited, 19);
+      p.run(501);
+      p.inject(A4, conn.remotePort, (conn.rcvNxt + 0x4000_0000) >>> 0, conn.sndNxt, TcpFlags.ACK);
+      assert.equal(p.b.counters.get('tcp.oow_ack_limited'), 19, 'answered again after the interval');
+    } else {
+      assert.equal(limited, 0);
+      assert.equal(answered, 20);
+    }
+    assert.equal(server!.state, 'ESTABLISHED');
+    c.abort();
+  }
+});

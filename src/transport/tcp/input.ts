@@ -190,15 +190,15 @@ export function disorderedAck(c: TcpConnection, s: Segment): boolean {
  * answers an unacceptable PURE ACK (failed PAWS, or out of window) is sent at most once per
  * 500 ms per connection. Under ACK reordering nearly every reordered ACK fails PAWS; answering
  * each would double the ACK traffic and, since those answers are themselves reordered, bounce
- * ACKs between the two ends. Segments with data are always answered.
+ * ACKs between the two ends. Segments with data are always answered. The interval is
+ * `TcpLimits.oowAckIntervalMs`.
  */
-const OOW_ACK_INTERVAL_MS = 500;
 function oowAck(c: TcpConnection, s: Segment): void {
   if (s.payload.length > 0 || s.flags & (SYN | FIN)) {
     c.ackNow = true;
     return;
   }
-  if (c.now - c.oowAckAt < OOW_ACK_INTERVAL_MS) {
+  if (c.now - c.oowAckAt < c.layer.config.oowAckIntervalMs) {
     c.layer.counters.inc('tcp.oow_ack_limited');
     return;
   }
@@ -358,9 +358,10 @@ function otherStates(c: TcpConnection, s: Segment): void {
       return;
     }
   }
-  // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT, else ACK and drop.
+  // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT, else ACK and drop. The ACK
+  // answering a pure ACK goes through the out-of-window limiter (Linux sends none at all here).
   if (seqGt(s.ack, c.sndNxt)) {
-    c.ackNow = true;
+    oowAck(c, s);
     L.counters.drop('tcp.ack_unsent');
     return;
   }

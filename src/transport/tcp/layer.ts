@@ -56,6 +56,11 @@ export interface TcpLimits {
   syncookies: boolean;
   /** RFC 5961 §7 challenge ACKs per second (Linux tcp_challenge_ack_limit). */
   challengeAckLimit: number;
+  /**
+   * Least interval between the duplicate ACKs that answer unacceptable pure ACKs (failed PAWS or
+   * out of window) on one connection (Linux sysctl tcp_invalid_ratelimit, 500 ms). 0 answers each.
+   */
+  oowAckIntervalMs: number;
   ephemeralMin: number;
   ephemeralMax: number;
   /**
@@ -96,6 +101,7 @@ export const DEFAULT_TCP_CONFIG: TcpLimits & TcpDefaults = {
   backlog: 511,
   syncookies: true,
   challengeAckLimit: 1000,
+  oowAckIntervalMs: 500,
   ephemeralMin: 32768,
   ephemeralMax: 60999,
   maxConnections: 262_144,
