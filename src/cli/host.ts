@@ -235,7 +235,6 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigterm);
   if (statsTimer) clearInterval(statsTimer);
-  process.off('SIGUSR1', printStats);
   if (reason.error) say(`${reason.error.message}; stopping`);
 
   // Shutting down. A second signal cuts the grace period short (every connection left is reset
@@ -271,6 +270,9 @@ export async function runHost(cfg: HostConfig): Promise<number> {
     );
   }
   for (const line of services?.summary() ?? []) say(line);
+  // SIGUSR1 printed the tables during the grace too (and without a listener Node would take it
+  // as the signal to start its inspector).
+  process.off('SIGUSR1', printStats);
   await device.close();
 
   clearTimeout(limit);
