@@ -82,6 +82,7 @@ export class Stack implements IpContext {
   onFlush: (() => void) | undefined;
   private readonly flushListeners: Array<() => void> = [];
   private closed = false;
+  private readonly reassemblyBudget: ReassemblyBudget;
   private readonly loopQueue: Array<{ iface: NetInterface; packet: Uint8Array }> = [];
   private readonly loopTimer = this.timers.create(() => this.runLoopback());
 
@@ -90,7 +91,7 @@ export class Stack implements IpContext {
     this.random = opts.random;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.icmpErrors = new TokenBucket(() => this.clock.now(), this.limits.icmpErrorRate, this.limits.icmpErrorBurst);
-    const budget = new ReassemblyBudget(this.limits.reassemblyBytes);
+    const budget = (this.reassemblyBudget = new ReassemblyBudget(this.limits.reassemblyBytes));
     this.udp = new UdpLayer(this.udpNetwork(), this.random, this.counters);
     this.ipv4 = new Ipv4Layer(this, budget);
     this.ipv6 = new Ipv6Layer(this, budget);
@@ -203,6 +204,16 @@ export class Stack implements IpContext {
     }
     this.ipv4.reassembler.clear();
     this.ipv6.reassembler.clear();
+  }
+
+  /** Bytes held by IPv4 + IPv6 fragment reassembly now (bounded by limits.reassemblyBytes). */
+  get reassemblyBytes(): number {
+    return this.reassemblyBudget.used;
+  }
+
+  /** Packets waiting in the loopback queue (bounded: 1024). */
+  get loopbackQueued(): number {
+    return this.loopQueue.length;
   }
 
   get isClosed(): boolean {

@@ -74,6 +74,8 @@ export interface HostConfig extends DeviceOptions {
   tcpServices: boolean;
   /** HTTP server port; 0 = off. */
   httpPort: number;
+  /** Seconds a clean stop waits for connections to close after their FIN before resetting them. */
+  shutdownGrace: number;
 }
 
 /** Where `download`/`upload` connect to. */
@@ -110,6 +112,8 @@ export const DEFAULTS = {
   mtu: 1500,
   udpEcho: 8000,
   httpPort: 80,
+  /** Seconds `host` waits on SIGINT/SIGTERM for its connections to close before resetting them. */
+  shutdownGrace: 2,
   connectPort: 3000,
   /** Seconds without progress before download/upload give up. */
   transferTimeout: 60,
@@ -276,8 +280,17 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
     port: { type: 'string' },
     'no-tcp-services': { type: 'boolean' },
     'http-port': { type: 'string' },
+    'shutdown-grace': { type: 'string' },
   });
   const str = (k: string): string | undefined => values[k] as string | undefined;
+  const graceText = str('shutdown-grace');
+  let shutdownGrace: number = DEFAULTS.shutdownGrace;
+  if (graceText !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(graceText) || Number(graceText) > 3600) {
+      throw new UsageError(`--shutdown-grace: '${graceText}' is not a number of seconds in [0, 3600]`, command);
+    }
+    shutdownGrace = Number(graceText);
+  }
   // `udp-echo` takes the port as --port as well as --udp-echo (the reference's udp_echo).
   const portText = str('udp-echo') ?? str('port');
   if (str('port') !== undefined && command !== 'udp-echo') {
@@ -297,7 +310,7 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
   if ([7, 9, 19].includes(httpPort)) {
     throw new UsageError(`--http-port: ${httpPort} is taken by the ${httpPort === 7 ? 'echo' : httpPort === 9 ? 'discard' : 'chargen'} service`, command);
   }
-  return { command, ...parseDeviceOptions(command, values), udpEcho, tcpServices, httpPort };
+  return { command, ...parseDeviceOptions(command, values), udpEcho, tcpServices, httpPort, shutdownGrace };
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };

@@ -48,14 +48,27 @@ Testing:
 const COMMON_OPTIONS = `${DEVICE_OPTIONS}
 Output:
   --pcap FILE        record every frame the stack sends and receives to FILE (pcap)
-  --stats SECONDS    print the counters every SECONDS seconds (also on SIGUSR1)
+  --stats SECONDS    print the counters every SECONDS seconds (also on SIGUSR1): the stack's
+                     counters, the link's, a 'limits' table (each resource limit's current
+                     use, its bound and the drops at the bound), open sockets, memory
   -h, --help         show this help
+
+Stopping:
+  --shutdown-grace SECONDS
+                     on SIGINT/SIGTERM, how long open TCP connections get to close after
+                     the stack's FIN before they are reset (default ${DEFAULTS.shutdownGrace}; 0 = reset at once)
 
 The one line 'ready dev=... ip=... ip6=... link-local=... udp-echo=... pid=...' goes to stdout
 when the host is up. Counter tables (SIGUSR1, --stats) and diagnostics go to stderr.
-SIGINT/SIGTERM stop it cleanly: the pcap file is flushed, the link closed, and a device this
-command created is deleted. Exit status: 0 after a clean stop, 1 on an error (for example
-missing privileges), 2 on bad options.
+SIGINT/SIGTERM stop it cleanly: the listeners close (a new connection is refused with a RST),
+every TCP connection gets a FIN after the data already queued (echo and chargen stop
+sending, an HTTP response in progress is finished, with 'Connection: close'), what still
+arrives is read, and after the peers close or the grace period ends, whatever is left is
+reset; a second signal resets it at once. Then a per-service summary goes to stderr (e.g.
+'discard: N bytes from M connections': bytes the service read), the pcap file is flushed,
+the link closed, a device this command created is deleted, and 'stopped' goes to stdout.
+Exit status: 0 after a clean stop, 1 on an error (for example missing privileges), 2 on bad
+options.
 `;
 
 export const HOST_HELP = `Usage: netstack host [options]

@@ -19,9 +19,16 @@ import type { Link, LinkKind, LinkReceiver } from '../link/link.js';
 import { type DeviceOptions, type HostConfig, type ImpairSpec, macBytes } from './args.js';
 import { startTcpServices, type TcpServices } from './services.js';
 import { flatten, formatCounters, type TableSection } from './table.js';
+import { formatLimits, processLine, socketsLine, stackLimitRows } from './limits.js';
+import { readdirSync } from 'node:fs';
 
-/** How long a clean shutdown may take before we give up and exit anyway. */
+/**
+ * How long a clean shutdown may take beyond the grace period (closing the link, flushing the
+ * pcap, deleting the device) before we give up and exit anyway.
+ */
 const SHUTDOWN_LIMIT_MS = 5000;
+/** How often the grace period checks whether every connection has closed. */
+const SHUTDOWN_POLL_MS = 10;
 
 export function say(msg: string): void {
   process.stderr.write(`netstack: ${msg}\n`);
@@ -39,7 +46,7 @@ export interface Device {
   readonly mtu: number;
   /** Called once if reading the device fails (for example it was deleted). */
   onError: (err: Error) => void;
-  /** The counter tables (stack, link, pcap) as printed on SIGUSR1 and --stats. */
+  /** The counter tables (stack, link, pcap), the limits table, sockets and memory, as printed on SIGUSR1 and --stats. */
   formatStats(): string;
   /** Stops the driver, closes the link (flushing the pcap) and the stack, deletes a device we created. */
   close(): Promise<void>;
@@ -121,7 +128,13 @@ export async function setUpDevice(cfg: DeviceOptions, stackOptions: Partial<Stac
       if (link instanceof PcapRecorder) sections.push({ title: 'pcap', values: { records: link.records } });
       if (impaired) sections.push({ title: 'impair', values: { ...impaired.stats } });
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      return formatCounters(`netstack counters, dev ${devName}, up ${secs} s`, sections);
+      const m = process.memoryUsage();
+      return (
+        formatCounters(`netstack counters, dev ${devName}, up ${secs} s`, sections) +
+        formatLimits(stackLimitRows(stack)) +
+        socketsLine(stack) +
+        processLine({ heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss, external: m.external, fds: openFds() })
+      );
     },
     async close() {
       if (closed) return;
@@ -219,35 +232,112 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   process.stdout.write(`ready ${fields.join(' ')}\n`);
 
   const reason = await stopped;
-
-  // Shutting down. A second signal, or a shutdown that hangs, forces the exit.
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigterm);
-  const force = (): void => {
-    say('second signal, exiting now');
-    process.exit(1);
+  if (statsTimer) clearInterval(statsTimer);
+  if (reason.error) say(`${reason.error.message}; stopping`);
+
+  // Shutting down. A second signal cuts the grace period short (every connection left is reset
+  // at once); a third, or a shutdown that hangs, exits at once.
+  const graceMs = reason.error ? 0 : Math.round(cfg.shutdownGrace * 1000);
+  let endGrace: () => void = () => undefined;
+  let signals = 0;
+  const onSignal = (): void => {
+    signals++;
+    if (signals === 1) {
+      say('second signal: resetting the connections left now');
+      endGrace();
+    } else {
+      say('third signal, exiting now');
+      process.exit(1);
+    }
   };
-  process.once('SIGINT', force);
-  process.once('SIGTERM', force);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const limit = setTimeout(() => {
-    say(`shutdown took over ${SHUTDOWN_LIMIT_MS} ms, exiting`);
+    say(`shutdown took over ${graceMs + SHUTDOWN_LIMIT_MS} ms, exiting`);
     process.exit(1);
-  }, SHUTDOWN_LIMIT_MS);
+  }, graceMs + SHUTDOWN_LIMIT_MS);
   limit.unref();
 
-  if (reason.error) say(`${reason.error.message}; stopping`);
-  if (statsTimer) clearInterval(statsTimer);
-  process.off('SIGUSR1', printStats);
+  const { open, reset, seconds } = await drainConnections(stack, services, graceMs, (end) => (endGrace = end));
   for (const s of sockets) await new Promise<void>((resolve) => s.close(() => resolve()));
-  await services?.close();
+  if (open > 0) {
+    say(
+      reset === 0
+        ? `shutdown: ${open} connection${open === 1 ? '' : 's'} closed in ${seconds.toFixed(2)} s`
+        : `shutdown: ${open - reset} of ${open} connection${open === 1 ? '' : 's'} closed, ${reset} reset after ${seconds.toFixed(2)} s`,
+    );
+  }
+  for (const line of services?.summary() ?? []) say(line);
+  // SIGUSR1 printed the tables during the grace too (and without a listener Node would take it
+  // as the signal to start its inspector).
+  process.off('SIGUSR1', printStats);
   await device.close();
 
   clearTimeout(limit);
-  process.off('SIGINT', force);
-  process.off('SIGTERM', force);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   if (reason.error) throw reason.error;
   process.stdout.write('stopped\n');
   return 0;
+}
+
+/** Connections that still need closing: every one but TIME-WAIT (whose close is done). */
+function liveConnections(stack: Stack): number {
+  const u = stack.tcp.usage();
+  return u.connections - (u.byState['TIME-WAIT'] ?? 0);
+}
+
+/**
+ * The TCP part of a clean stop: listeners closed (new SYNs get a RST), a FIN on every
+ * connection (services.shutdown()), then up to `graceMs` for the peers to close their side;
+ * whatever is left then (or when `onEnd`'s function is called: a second signal) is reset.
+ * The stack keeps running meanwhile (ACKs, retransmissions, the peers' FINs). Returns how many
+ * connections were open at the start, how many were reset, and how long it took.
+ */
+async function drainConnections(
+  stack: Stack,
+  services: TcpServices | undefined,
+  graceMs: number,
+  onEnd: (end: () => void) => void,
+): Promise<{ open: number; reset: number; seconds: number }> {
+  const t0 = Date.now();
+  const open = liveConnections(stack);
+  services?.shutdown();
+  if (graceMs > 0 && liveConnections(stack) > 0) {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      };
+      const poll = setInterval(() => {
+        if (liveConnections(stack) === 0) done();
+      }, SHUTDOWN_POLL_MS);
+      const timer = setTimeout(done, graceMs);
+      onEnd(done);
+    });
+  }
+  const left = liveConnections(stack);
+  // Reset through the API sockets first (they see it as a normal destroy), then whatever the
+  // API already let go of (e.g. FIN-WAIT-2 after an HTTP close) in the core; TIME-WAIT is just
+  // forgotten. Data TCP acknowledged has been handed to the services already: the core delivers
+  // in-order data at the end of the batch that carried it, and the services keep reading.
+  services?.reset();
+  stack.tcp.close();
+  // Let the stack deliver the resulting events (onClose) before the link goes away.
+  await new Promise((r) => setTimeout(r, SHUTDOWN_POLL_MS));
+  return { open, reset: left, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Open file descriptors of this process (Linux /proc), or undefined. */
+function openFds(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Deletes a device we created; a non-persistent one is already gone once its fd closed. */

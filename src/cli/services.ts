@@ -83,10 +83,38 @@ export interface TcpServicesOptions {
   log?: (msg: string) => void;
 }
 
+/** What one service did, for the summary printed on exit. */
+export interface ServiceTally {
+  connections: number;
+  /** Bytes the service read (handed to it by its socket): consumed, not just received. */
+  bytesIn: number;
+  /** Bytes the service wrote to its sockets (chargen), or HTTP bytes written. */
+  bytesOut: number;
+  /** HTTP requests. */
+  requests: number;
+}
+
 export interface TcpServices {
   /** `name=port` fields for the ready line, e.g. ['tcp-echo=7', 'discard=9', 'chargen=19', 'http=80']. */
   fields: string[];
+  /** Per running service ('echo', 'discard', 'chargen', 'http'). */
+  tally(): Record<string, ServiceTally>;
+  /** API sockets still open. */
+  readonly open: number;
+  /**
+   * The first step of a clean stop: closes the listeners (a new SYN then gets a RST, as for any
+   * closed port) and ends every connection with a FIN after what is already queued. Services keep
+   * reading (and counting) what still arrives, so nothing the stack acknowledged is left unread;
+   * echo stops echoing, chargen stops generating, HTTP finishes a response in progress
+   * ('Connection: close' when its headers are not sent yet) and then closes.
+   */
+  shutdown(): void;
+  /** Resets (RST) every connection still open; returns how many. */
+  reset(): number;
+  /** shutdown() and reset() at once. */
   close(): Promise<void>;
+  /** One line per service, e.g. 'discard: 1048576 bytes from 2 connections'. */
+  summary(): string[];
 }
 
 /** Largest N for /bytes/N: 1 TiB (the stream is generated, never buffered). */
@@ -160,12 +188,15 @@ function streamChargen(out: http.ServerResponse, n: number): void {
   pump();
 }
 
-function chargenConnection(sock: Socket): void {
+/** Starts chargen on `sock`; returns the function that stops it (FIN after what is queued). */
+function chargenConnection(sock: Socket, t: ServiceTally): () => void {
   const src = new ChargenSource();
   let stopped = false;
   const pump = (): void => {
     while (!stopped && !sock.destroyed && sock.writable) {
-      if (!sock.write(src.next())) {
+      const chunk = src.next();
+      t.bytesOut += chunk.length;
+      if (!sock.write(chunk)) {
         sock.once('drain', pump);
         return;
       }
@@ -178,23 +209,39 @@ function chargenConnection(sock: Socket): void {
   sock.on('close', () => {
     stopped = true;
   });
-  sock.resume(); // input is discarded
+  sock.on('data', (d: Buffer) => (t.bytesIn += d.length)); // input is discarded
   pump();
+  return () => {
+    stopped = true;
+    sock.off('drain', pump);
+    if (!sock.writableEnded) sock.end();
+  };
 }
+
+const newTally = (): ServiceTally => ({ connections: 0, bytesIn: 0, bytesOut: 0, requests: 0 });
 
 /** Starts the services whose port is not 0, on both families. */
 export async function startTcpServices(stack: Stack, opts: TcpServicesOptions): Promise<TcpServices> {
   const log = opts.log ?? (() => undefined);
   const servers: Array<{ name: string; server: Server }> = [];
   const fields: string[] = [];
-  const sockets = new Set<Socket>();
-  const track = (s: Socket): void => {
-    sockets.add(s);
+  const tallies: Record<string, ServiceTally> = {};
+  /** Open sockets and how each stops cleanly. */
+  const sockets = new Map<Socket, () => void>();
+  const httpSockets = new Set<Socket>();
+  let stopping = false;
+  const track = (s: Socket, stop: () => void): void => {
+    sockets.set(s, stop);
     s.on('close', () => sockets.delete(s));
     // Peers that reset or vanish are normal for these services; note it and move on.
     s.on('error', (e: Error & { code?: string }) => {
       if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') log(`tcp ${s.remoteAddress ?? ''}:${s.remotePort ?? ''}: ${e.message}`);
     });
+    // A connection completed during shutdown (its handshake raced the listener's close).
+    if (stopping) stop();
+  };
+  const endSoon = (s: Socket): void => {
+    if (!s.writableEnded) s.end();
   };
 
   const listen = (server: Server, port: number): Promise<void> =>
@@ -206,26 +253,63 @@ export async function startTcpServices(stack: Stack, opts: TcpServicesOptions): 
       });
     });
 
-  const plain: Array<[string, string, number, (s: Socket) => void]> = [
-    ['echo', 'tcp-echo', opts.echo, (s) => s.pipe(s)],
-    ['discard', 'discard', opts.discard, (s) => s.resume()],
+  // Each handler starts the service on a socket and returns how to stop it cleanly.
+  const plain: Array<[string, string, number, (s: Socket, t: ServiceTally) => () => void]> = [
+    [
+      'echo',
+      'tcp-echo',
+      opts.echo,
+      (s, t) => {
+        s.on('data', (d: Buffer) => (t.bytesIn += d.length));
+        s.pipe(s);
+        return () => {
+          // Stop echoing; keep reading (counted) what still arrives, FIN after the echo queued so far.
+          s.unpipe(s);
+          s.resume();
+          endSoon(s);
+        };
+      },
+    ],
+    [
+      'discard',
+      'discard',
+      opts.discard,
+      (s, t) => {
+        s.on('data', (d: Buffer) => (t.bytesIn += d.length));
+        return () => endSoon(s);
+      },
+    ],
     ['chargen', 'chargen', opts.chargen, chargenConnection],
   ];
   try {
     for (const [name, field, port, handle] of plain) {
       if (port === 0) continue;
+      const t = (tallies[name] = newTally());
       // allowHalfOpen: false (as Node): after the peer's FIN our side ends too, once the echo
       // has been written.
       const server = createServer(stack, (s) => {
-        track(s);
-        handle(s);
+        t.connections++;
+        track(s, handle(s, t));
       });
       await listen(server, port);
       servers.push({ name, server });
       fields.push(`${field}=${port}`);
     }
     if (opts.http !== 0) {
-      const h = http.createServer({ keepAlive: true }, httpHandler);
+      const t = (tallies.http = newTally());
+      /** The response in progress on each HTTP connection. */
+      const current = new Map<Socket, http.ServerResponse>();
+      const h = http.createServer({ keepAlive: true }, (req, res) => {
+        t.requests++;
+        const sock = req.socket as unknown as Socket;
+        current.set(sock, res);
+        // During shutdown: answer with 'Connection: close' (Node then closes after the response).
+        if (stopping) res.shouldKeepAlive = false;
+        res.on('close', () => {
+          if (current.get(sock) === res) current.delete(sock);
+        });
+        httpHandler(req, res);
+      });
       h.on('clientError', (err: Error & { code?: string }, sock) => {
         if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') log(`http client error: ${err.message}`);
         if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -238,6 +322,27 @@ export async function startTcpServices(stack: Stack, opts: TcpServicesOptions): 
           resolve(s);
         });
       });
+      server.on('connection', (s: Socket) => {
+        t.connections++;
+        httpSockets.add(s);
+        s.on('close', () => {
+          httpSockets.delete(s);
+          t.bytesIn += s.bytesRead;
+          t.bytesOut += s.bytesWritten;
+        });
+        track(s, () => {
+          const res = current.get(s);
+          if (res === undefined) {
+            // No response in progress: an idle keep-alive connection, which Node's
+            // closeIdleConnections (run by server.close()) has usually destroyed already: FIN.
+            if (!s.destroyed) s.destroySoon();
+            return;
+          }
+          if (!res.headersSent) res.shouldKeepAlive = false;
+          else if (!res.writableFinished) res.once('finish', () => endSoon(s));
+          else endSoon(s);
+        });
+      });
       h.on('error', (e: Error) => log(`http: ${e.message}`));
       servers.push({ name: 'http', server });
       fields.push(`http=${opts.http}`);
@@ -248,12 +353,78 @@ export async function startTcpServices(stack: Stack, opts: TcpServicesOptions): 
     throw new Error(`cannot start the TCP services: ${err.message}`);
   }
 
+  const shutdown = (): void => {
+    if (stopping) return;
+    stopping = true;
+    for (const { server } of servers) server.close();
+    for (const [, stop] of sockets) {
+      try {
+        stop();
+      } catch (e) {
+        log(`shutdown: ${(e as Error).message}`);
+      }
+    }
+  };
+  const reset = (): number => {
+    let n = 0;
+    for (const s of [...sockets.keys()]) {
+      if (!s.destroyed) n++;
+      s.resetAndDestroy();
+    }
+    sockets.clear();
+    return n;
+  };
+
+  const tally = (): Record<string, ServiceTally> => {
+    const out: Record<string, ServiceTally> = {};
+    for (const [k, v] of Object.entries(tallies)) out[k] = { ...v };
+    // HTTP sockets still open: count what they moved so far.
+    for (const sock of httpSockets) {
+      out.http!.bytesIn += sock.bytesRead;
+      out.http!.bytesOut += sock.bytesWritten;
+    }
+    return out;
+  };
+
   return {
     fields,
+    tally,
+    get open() {
+      return sockets.size;
+    },
+    shutdown,
+    reset,
     async close() {
-      for (const { server } of servers) server.close();
-      for (const s of sockets) s.destroy();
-      sockets.clear();
+      shutdown();
+      reset();
+    },
+    summary() {
+      return serviceSummary(tally());
     },
   };
+}
+
+/** The exit summary, one line per service: what each consumed and sent. */
+export function serviceSummary(tallies: Record<string, ServiceTally>): string[] {
+  const conns = (n: number): string => `${n} connection${n === 1 ? '' : 's'}`;
+  const lines: string[] = [];
+  for (const [name, t] of Object.entries(tallies)) {
+    switch (name) {
+      case 'echo':
+        lines.push(`echo: ${t.bytesIn} bytes from ${conns(t.connections)}`);
+        break;
+      case 'discard':
+        lines.push(`discard: ${t.bytesIn} bytes from ${conns(t.connections)}`);
+        break;
+      case 'chargen':
+        lines.push(`chargen: ${t.bytesOut} bytes to ${conns(t.connections)}`);
+        break;
+      case 'http':
+        lines.push(`http: ${t.requests} request${t.requests === 1 ? '' : 's'} on ${conns(t.connections)}, ${t.bytesIn} bytes in, ${t.bytesOut} bytes out`);
+        break;
+      default:
+        lines.push(`${name}: ${t.bytesIn} bytes in, ${t.bytesOut} bytes out, ${conns(t.connections)}`);
+    }
+  }
+  return lines;
 }

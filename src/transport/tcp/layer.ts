@@ -184,6 +184,36 @@ export function tcpIcmp6Kind(type: number, code: number): TcpIcmpKind | undefine
   return undefined;
 }
 
+/** A listener's queues (TcpLayer.usage). */
+export interface TcpListenerUsage {
+  family: 4 | 6;
+  address: string;
+  port: number;
+  /** Half-open (SYN-RECEIVED) connections, bounded by maxSynBacklog. */
+  halfOpen: number;
+  /** Established connections not yet handed to onConnection, bounded by backlog. */
+  acceptQueue: number;
+  backlog: number;
+}
+
+/** What TCP holds now (TcpLayer.usage): connections, queues and buffered bytes. */
+export interface TcpUsage {
+  /** Connections in the table (every state but LISTEN), bounded by maxConnections. */
+  connections: number;
+  /** Connections per RFC 9293 state name. */
+  byState: Record<string, number>;
+  listeners: TcpListenerUsage[];
+  /** Out-of-order bytes held, all connections, and the most on one connection. */
+  oooBytes: number;
+  oooBytesMax: number;
+  /** In-order bytes received and not yet read by the application, all connections and the most on one. */
+  rcvQueuedBytes: number;
+  rcvQueuedMax: number;
+  /** Bytes in send buffers (written, not yet acknowledged), all connections and the most on one. */
+  sendBufferedBytes: number;
+  sendBufferedMax: number;
+}
+
 export interface TcpLayerDeps {
   network: TransportNetwork;
   clock: Clock;
@@ -283,6 +313,39 @@ export class TcpLayer {
   /** Connections in the table (any state but LISTEN, including TIME-WAIT). */
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /**
+   * What the connections and listeners hold now, for the limits table of `netstack host --stats`
+   * (read-only; one pass over the table).
+   */
+  usage(): TcpUsage {
+    const byState: Record<string, number> = {};
+    let oooBytes = 0;
+    let oooMax = 0;
+    let rcvQueued = 0;
+    let rcvMax = 0;
+    let sendBuffered = 0;
+    let sendMax = 0;
+    for (const c of this.conns.values()) {
+      const name = c.stateName;
+      byState[name] = (byState[name] ?? 0) + 1;
+      const o = c.ooo?.bytes ?? 0;
+      oooBytes += o;
+      if (o > oooMax) oooMax = o;
+      rcvQueued += c.rcvQueued;
+      if (c.rcvQueued > rcvMax) rcvMax = c.rcvQueued;
+      const sb = c.sendBuf.length;
+      sendBuffered += sb;
+      if (sb > sendMax) sendMax = sb;
+    }
+    const listeners: TcpListenerUsage[] = [];
+    for (const list of this.listeners.values()) {
+      for (const l of list) {
+        listeners.push({ family: l.family, address: l.address, port: l.port, halfOpen: l.synQueue, acceptQueue: l.pending.length, backlog: l.backlog });
+      }
+    }
+    return { connections: this.conns.size, byState, listeners, oooBytes, oooBytesMax: oooMax, rcvQueuedBytes: rcvQueued, rcvQueuedMax: rcvMax, sendBufferedBytes: sendBuffered, sendBufferedMax: sendMax };
   }
 
   /** Snapshot of the connections (for stats). */
