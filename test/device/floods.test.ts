@@ -3,8 +3,9 @@
  * creates, and the attacker is the namespace's kernel side.
  *
  * 1. SYN flood: `hping3 -S -p 80 --flood --rand-source 10.0.0.2` for at least 10 s (killed by
- *    PID) while a bulk HTTP transfer runs from the stack to the kernel and new connections are
- *    made. Expected: the transfer is byte-exact, every new connection is served (within a
+ *    PID) while a bulk HTTP transfer runs from the stack to the kernel for 8 s (4 MiB responses,
+ *    one after the other on one connection) and 24 new connections are made, one every 0.3 s.
+ *    Expected: every response is byte-exact, every new connection is served (within a
  *    bound that allows the kernel's SYN retransmissions: the kernel's tun0 queue overflows and
  *    drops legitimate packets as well as flood ones), SYN cookies are sent once the SYN queue
  *    (tcp.maxSynBacklog) is full, the SYN queue and the number of TCBs stay bounded, no
@@ -148,33 +149,43 @@ def chargen(n):
     return (PERIOD * (n // len(PERIOD) + 1))[:n]
 `;
 
-/** GET /bytes/N on one connection; prints "<bytes> <sha256> <seconds>". */
+/**
+ * The bulk transfer: GET /bytes/N again and again on one keep-alive connection until `seconds`
+ * have passed (at most 64 times), hashing each body. Prints one JSON line:
+ * {"responses": [[bytes, sha256], ...], "seconds": s}.
+ */
 const TRANSFER_PY = `
-import hashlib, http.client, sys, time
-addr, n = sys.argv[1], int(sys.argv[2])
+import hashlib, http.client, json, sys, time
+addr, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 t0 = time.monotonic()
 c = http.client.HTTPConnection(addr, 80, timeout=40)
-c.request('GET', '/bytes/%d' % n)
-r = c.getresponse()
-if r.status != 200: print('status %d' % r.status); sys.exit(1)
-h = hashlib.sha256(); got = 0
+out = []
 while True:
-    b = r.read(1 << 20)
-    if not b: break
-    h.update(b); got += len(b)
-print(got, h.hexdigest(), '%.3f' % (time.monotonic() - t0))
+    c.request('GET', '/bytes/%d' % n)
+    r = c.getresponse()
+    if r.status != 200: print('status %d' % r.status); sys.exit(1)
+    h = hashlib.sha256(); got = 0
+    while True:
+        b = r.read(1 << 20)
+        if not b: break
+        h.update(b); got += len(b)
+    out.append([got, h.hexdigest()])
+    if time.monotonic() - t0 >= seconds or len(out) >= 64: break
+print(json.dumps({'responses': out, 'seconds': time.monotonic() - t0}))
 `;
 
 /**
- * `count` requests, each on a new connection (Connection: close), from `threads` threads; each
- * must answer 200 with the exact chargen body within `limit` seconds (connect included).
+ * `count` requests, each on a new connection (Connection: close), from `threads` threads, request
+ * i not before i x `spacing` seconds (spread over the flood); each must answer 200 with the
+ * exact chargen body within `limit` seconds (connect included).
  * Prints one JSON line: [[ok, seconds, detail], ...].
  */
 const REQUESTS_PY = `
 import json, socket, sys, threading, time
 ${CHARGEN_PY_DEF}
-addr, count, threads, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+addr, count, threads, limit, spacing = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 results, lock, nxt = [], threading.Lock(), [0]
+start = time.monotonic()
 def one(i):
     n = 1000 + i
     t0 = time.monotonic()
@@ -201,6 +212,7 @@ def worker():
             i = nxt[0]
             if i >= count: return
             nxt[0] += 1
+        time.sleep(max(0, start + i * spacing - time.monotonic()))
         r = one(i)
         with lock: results.append(r)
 ts = [threading.Thread(target=worker) for _ in range(threads)]
@@ -256,8 +268,11 @@ describe('SYN flood (hping3 --flood) against netstack host', suiteOptions('hping
     assert.equal(ns!.exec('cat', ['/proc/sys/net/ipv6/conf/all/forwarding']).trim(), '0');
   });
 
-  test('--rand-source flood >= 10 s: an 8 MiB transfer is byte-exact, 24 new connections are served, SYN cookies, bounded SYN queue', async (t) => {
-    const N = 8 << 20;
+  test('--rand-source flood >= 10 s: a bulk transfer is byte-exact, 24 new connections are served, SYN cookies, bounded SYN queue', async (t) => {
+    /** Size of each response of the bulk transfer, which repeats them for TRANSFER_S seconds. */
+    const N = 4 << 20;
+    const TRANSFER_S = 8;
+    /** New connections, one every 0.3 s. */
     const REQUESTS = 24;
     /**
      * Per-request bound, connection included. The flood makes the kernel's tun0 queue drop a
@@ -281,8 +296,8 @@ describe('SYN flood (hping3 --flood) against netstack host', suiteOptions('hping
       await sleep(1000);
       assert.equal(hping.exitCode, null, 'hping3 is flooding');
       const [transfer, requests] = await Promise.all([
-        finish(ns!.spawn('python3', ['-c', TRANSFER_PY, '10.0.0.2', String(N)]), 60_000),
-        finish(ns!.spawn('python3', ['-c', REQUESTS_PY, '10.0.0.2', String(REQUESTS), '4', String(LIMIT_S)]), 60_000),
+        finish(ns!.spawn('python3', ['-c', TRANSFER_PY, '10.0.0.2', String(N), String(TRANSFER_S)]), 60_000),
+        finish(ns!.spawn('python3', ['-c', REQUESTS_PY, '10.0.0.2', String(REQUESTS), '4', String(LIMIT_S), '0.3']), 60_000),
       ]);
       const rest = floodStart + 10_000 - Date.now();
       if (rest > 0) await sleep(rest);
@@ -305,15 +320,20 @@ describe('SYN flood (hping3 --flood) against netstack host', suiteOptions('hping
       );
       const results = requests.code === 0 ? (JSON.parse(requests.stdout) as [boolean, number, string][]) : [];
       const times = results.map((r) => r[1]).sort((a, b) => a - b);
-      const [size, sha, secs] = transfer.stdout.trim().split(' ');
+      const bulk = transfer.code === 0 ? (JSON.parse(transfer.stdout) as { responses: [number, string][]; seconds: number }) : undefined;
+      const bytes = bulk?.responses.reduce((a, r) => a + r[0], 0) ?? 0;
       t.diagnostic(
-        `transfer ${size} B in ${secs} s = ${(Number(size) / Number(secs) / 1e6).toFixed(1)} MB/s; ` +
+        `transfer ${bytes} B (${bulk?.responses.length} x ${N}) in ${bulk?.seconds.toFixed(2)} s = ${(bytes / (bulk?.seconds ?? 1) / 1e6).toFixed(1)} MB/s; ` +
           `${results.length} requests, times median ${times[times.length >> 1]?.toFixed(2)} s, max ${times[times.length - 1]?.toFixed(2)} s`,
       );
-      // The bulk transfer.
+      // The bulk transfer: every response whole and byte-exact.
       assert.equal(transfer.code, 0, `transfer: ${transfer.stdout}${transfer.stderr}`);
-      assert.equal(Number(size), N, 'transfer size');
-      assert.equal(sha, chargenSha256(N), 'transfer SHA-256');
+      assert.ok(bulk!.responses.length >= 1);
+      const want = chargenSha256(N);
+      for (const [i, [size, sha]] of bulk!.responses.entries()) {
+        assert.equal(size, N, `response ${i}: size`);
+        assert.equal(sha, want, `response ${i}: SHA-256`);
+      }
       // New connections during the flood.
       assert.equal(requests.code, 0, `requests: ${requests.stdout}${requests.stderr}`);
       assert.equal(results.length, REQUESTS);
@@ -492,21 +512,21 @@ describe('port scans (nmap -sS, -sU; IPv4 and IPv6) against netstack host', suit
     });
   }
 
-  test('IPv4 UDP scan of 1-400 and 8000 faster than the ICMP limit: 8000 the only open port, the rest closed or open|filtered, errors within the bucket', async (t) => {
+  test('IPv4 UDP scan of 1-1000 and 8000 faster than the ICMP limit: 8000 the only open port, the rest closed or open|filtered, errors within the bucket', async (t) => {
     await sleep(1000);
     const c0 = await counters(host!);
     // No retries, at least 2000 probes/s: nmap does not wait for the bucket, so the ports
     // whose error was suppressed stay open|filtered (open or filtered: nmap cannot tell
     // without an answer). An answer from a closed port can only be an ICMP error, never data,
     // so "open" remains exactly the echo port.
-    const { xml, ms } = await nmap(['-sU', '-p', '1-400,8000', '--max-retries', '0', '--min-rate', '2000', '--max-rtt-timeout', '500ms', '10.0.0.2']);
+    const { xml, ms } = await nmap(['-sU', '-p', '1-1000,8000', '--max-retries', '0', '--min-rate', '2000', '--max-rtt-timeout', '500ms', '10.0.0.2']);
     const c1 = await counters(host!);
     const s = byState(parseNmapXml(xml, 'udp'));
     const closed = s['closed/port-unreach'] ?? [];
     const quiet = s['open|filtered/no-response'] ?? [];
     assert.deepEqual(s['open/udp-response'], [8000]);
     assert.deepEqual(Object.keys(s).sort(), ['closed/port-unreach', 'open/udp-response', ...(quiet.length ? ['open|filtered/no-response'] : [])].sort());
-    assert.equal(closed.length + quiet.length, 400);
+    assert.equal(closed.length + quiet.length, 1000);
     const unreach = delta(c0, c1, 'icmp.tx.dest_unreachable');
     const limited = delta(c0, c1, 'drop.icmp.rate_limited');
     // Over any interval the bucket lets out at most burst + rate x length; nmap's run
