@@ -37,7 +37,7 @@ const TOOLS = [
   // /usr/bin/python3 (not necessarily by a pyenv/venv python3 earlier in PATH). Optional: without
   // it only that file skips (or fails under CI=true), the other device tests still run.
   { cmd: 'scapy (python3 module)', pkg: 'python3-scapy', optional: true, check: hasScapy },
-  // test/device/attacks.test.ts and scans.test.ts: a SYN flood and port scans from the kernel side.
+  // test/device/floods.test.ts (SYN flood, port scans) and attacks.test.ts, from the kernel side.
   { cmd: 'hping3', pkg: 'hping3', optional: true },
   { cmd: 'nmap', pkg: 'nmap', optional: true },
 ];
