@@ -68,6 +68,8 @@ export class Stack implements IpContext {
   readonly interfaces: NetInterface[] = [];
   readonly routes = new RouteTable();
   readonly icmpErrors: TokenBucket;
+  /** Fragment reassembly memory, shared by IPv4 and IPv6 (`limits.reassemblyBytes`). */
+  readonly reassembly: ReassemblyBudget;
   readonly protocols4 = new Map<number, ProtocolHandler4>();
   readonly protocols6 = new Map<number, ProtocolHandler6>();
   readonly icmpErrorHandlers4 = new Map<number, IcmpErrorHandler>();
@@ -90,7 +92,7 @@ export class Stack implements IpContext {
     this.random = opts.random;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.icmpErrors = new TokenBucket(() => this.clock.now(), this.limits.icmpErrorRate, this.limits.icmpErrorBurst);
-    const budget = new ReassemblyBudget(this.limits.reassemblyBytes);
+    const budget = (this.reassembly = new ReassemblyBudget(this.limits.reassemblyBytes));
     this.udp = new UdpLayer(this.udpNetwork(), this.random, this.counters);
     this.ipv4 = new Ipv4Layer(this, budget);
     this.ipv6 = new Ipv6Layer(this, budget);
@@ -340,7 +342,12 @@ export class Stack implements IpContext {
 
   // ---- transport glue -------------------------------------------------------------------------
 
-  /** What TCP needs from the IP layer: UDP's needs plus the path MTU towards a destination. */
+  /**
+   * What TCP needs from the IP layer: UDP's needs plus the route MTU towards a destination. Not
+   * the IP layer's path MTU: that one is lowered by ICMP errors nobody validated (quoting a UDP
+   * or ICMP packet), while TCP keeps its own, learned only from errors that quote one of its
+   * connections at a sequence number in SND.UNA..SND.NXT (RFC 5927 §4.1).
+   */
   private transportNetwork(): TransportNetwork {
     const udp = this.udpNetwork();
     return {
@@ -349,12 +356,12 @@ export class Stack implements IpContext {
         const local = this.interfaces.find((i) => i.hasIpv4(dst));
         if (local) return local.mtu;
         const r = this.routes.lookup4(dst);
-        return r ? this.ipv4.pathMtu(r.iface, dst) : 1280;
+        return r ? r.iface.mtu : 1280;
       },
       mtu6: (dst, scope) => {
         const iface = scope !== undefined ? this.getInterface(scope) : undefined;
         const r = this.routes.lookup6(dst, iface, this.interfaces);
-        return r ? this.ipv6.pathMtu(r.iface, dst) : 1280;
+        return r ? r.iface.mtu : 1280;
       },
     };
   }
