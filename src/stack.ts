@@ -342,12 +342,7 @@ export class Stack implements IpContext {
 
   // ---- transport glue -------------------------------------------------------------------------
 
-  /**
-   * What TCP needs from the IP layer: UDP's needs plus the route MTU towards a destination. Not
-   * the IP layer's path MTU: that one is lowered by ICMP errors nobody validated (quoting a UDP
-   * or ICMP packet), while TCP keeps its own, learned only from errors that quote one of its
-   * connections at a sequence number in SND.UNA..SND.NXT (RFC 5927 §4.1).
-   */
+  /** What TCP needs from the IP layer: UDP's needs plus the path MTU towards a destination. */
   private transportNetwork(): TransportNetwork {
     const udp = this.udpNetwork();
     return {
@@ -356,12 +351,12 @@ export class Stack implements IpContext {
         const local = this.interfaces.find((i) => i.hasIpv4(dst));
         if (local) return local.mtu;
         const r = this.routes.lookup4(dst);
-        return r ? r.iface.mtu : 1280;
+        return r ? this.ipv4.pathMtu(r.iface, dst) : 1280;
       },
       mtu6: (dst, scope) => {
         const iface = scope !== undefined ? this.getInterface(scope) : undefined;
         const r = this.routes.lookup6(dst, iface, this.interfaces);
-        return r ? r.iface.mtu : 1280;
+        return r ? this.ipv6.pathMtu(r.iface, dst) : 1280;
       },
     };
   }
