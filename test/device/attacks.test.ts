@@ -31,7 +31,6 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { Netns, requireDevice, waitExit } from '../helpers/netns.js';
-import { startHost, stopAllHosts, type Host } from '../helpers/host.js';
 import {
   findScapyPython,
   scapySuiteOptions,
@@ -41,8 +40,10 @@ import {
   assertDeltas,
   NEVER,
   JsonLines,
+  pingAll,
   stillAnswers,
 } from '../helpers/hostile.js';
+import { startHost, stopAllHosts, UDP_ECHO_PY, type Host } from '../helpers/host.js';
 import { checkRandomness, describeRandomness } from '../helpers/randomness.js';
 import { parseHostArgs } from '../../src/cli/args.js';
 import { setUpDevice, type Device } from '../../src/cli/host.js';
@@ -765,6 +766,27 @@ describe('a flood of never-completed fragments (IPv4 and IPv6)', options(120_000
     await stopAllHosts();
     await ns?.destroy();
   });
+
+  /**
+   * One family's flood alone fills the reassembly memory with its datagrams; the other family's
+   * fragmented ping and UDP echo must still work: the oldest datagrams are evicted whichever
+   * their family (a per-family eviction would starve it until the flood's entries time out).
+   */
+  for (const [v, other, addr] of [
+    [4, 6, 'fd00::2'],
+    [6, 4, '10.0.0.2'],
+  ] as const) {
+    test(`an IPv${v} flood alone fills the memory; IPv${other} ping -s 4000 and UDP echo of 4000 bytes still work`, async () => {
+      const f = await atk!.request<{ sent: number }>({ cmd: 'flood', v, n: COUNT, size: SIZE, seconds: 1.5 }, 60_000);
+      assert.equal(f.sent, COUNT);
+      const re = (await readTables(host!)).get('reassembly')!;
+      const limit = DEFAULT_LIMITS.reassemblyBytes;
+      assert.ok(re.get('bytes')! > limit - 2 * (SIZE + 1500) && re.get('bytes')! <= limit, `full, within the bound: ${JSON.stringify([...re])}`);
+      pingAll(ns!, [...(other === 6 ? ['-6'] : []), '-s', '4000', addr], 2);
+      const out = ns!.exec(python!, ['-c', UDP_ECHO_PY, addr, '8000', '2', '4000'], { timeoutMs: 30_000 });
+      assert.match(out, /echoed 2/, `UDP echo ${addr}: ${out}`);
+    });
+  }
 
   test(`${COUNT} fragments of ${SIZE} bytes per family: memory within limits.reassemblyBytes, drops counted, ping -s 4000 and UDP echo work during it`, async () => {
     const before = await readTables(host!);
