@@ -68,6 +68,8 @@ export class Stack implements IpContext {
   readonly interfaces: NetInterface[] = [];
   readonly routes = new RouteTable();
   readonly icmpErrors: TokenBucket;
+  /** Fragment reassembly memory, shared by IPv4 and IPv6 (`limits.reassemblyBytes`). */
+  readonly reassembly: ReassemblyBudget;
   readonly protocols4 = new Map<number, ProtocolHandler4>();
   readonly protocols6 = new Map<number, ProtocolHandler6>();
   readonly icmpErrorHandlers4 = new Map<number, IcmpErrorHandler>();
@@ -82,7 +84,6 @@ export class Stack implements IpContext {
   onFlush: (() => void) | undefined;
   private readonly flushListeners: Array<() => void> = [];
   private closed = false;
-  private readonly reassemblyBudget: ReassemblyBudget;
   private readonly loopQueue: Array<{ iface: NetInterface; packet: Uint8Array }> = [];
   private readonly loopTimer = this.timers.create(() => this.runLoopback());
 
@@ -91,7 +92,7 @@ export class Stack implements IpContext {
     this.random = opts.random;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.icmpErrors = new TokenBucket(() => this.clock.now(), this.limits.icmpErrorRate, this.limits.icmpErrorBurst);
-    const budget = (this.reassemblyBudget = new ReassemblyBudget(this.limits.reassemblyBytes));
+    const budget = (this.reassembly = new ReassemblyBudget(this.limits.reassemblyBytes));
     this.udp = new UdpLayer(this.udpNetwork(), this.random, this.counters);
     this.ipv4 = new Ipv4Layer(this, budget);
     this.ipv6 = new Ipv6Layer(this, budget);
@@ -208,7 +209,7 @@ export class Stack implements IpContext {
 
   /** Bytes held by IPv4 + IPv6 fragment reassembly now (bounded by limits.reassemblyBytes). */
   get reassemblyBytes(): number {
-    return this.reassemblyBudget.used;
+    return this.reassembly.used;
   }
 
   /** Packets waiting in the loopback queue (bounded: 1024). */

@@ -123,6 +123,8 @@ export async function setUpDevice(cfg: DeviceOptions, stackOptions: Partial<Stac
     formatStats() {
       const sections: TableSection[] = [
         { title: 'stack', values: stack.counters.snapshot() },
+        // Gauges: fragment reassembly memory now, its high-water mark, and the bound.
+        { title: 'reassembly', values: { bytes: stack.reassembly.used, peak: stack.reassembly.peak, limit: stack.reassembly.max } },
         { title: `link ${devName}`, values: flatten(tun.stats) },
       ];
       if (link instanceof PcapRecorder) sections.push({ title: 'pcap', values: { records: link.records } });

@@ -29,6 +29,8 @@ import type { IpContext, RxInfo } from './context.js';
 import type { Ipv4Layer } from './ipv4.js';
 import { PROTO_ICMP } from './ipv4.js';
 
+const PROTO_TCP = 6;
+
 const TYPE_NAMES: Record<number, string> = {
   0: 'echo_reply',
   3: 'dest_unreachable',
@@ -123,7 +125,10 @@ export class Icmp4 {
       case 'paramProblem': {
         const type = m.kind === 'dstUnreachable' ? 3 : m.kind === 'timeExceeded' ? 11 : 12;
         c.inc('icmp.rx.' + icmp4TypeName(type));
-        if (m.kind === 'dstUnreachable' && m.code === 4) this.ip.fragNeeded(m.invoking, m.nextHopMtu);
+        // A frag-needed quoting TCP is validated by TCP (RFC 5927 §4.1: the quoted sequence
+        // number must be in SND.UNA..SND.NXT of a connection), which keeps its own path MTU;
+        // recording it here unchecked would let a blind attacker shrink any host's MTU.
+        if (m.kind === 'dstUnreachable' && m.code === 4 && m.invoking[9] !== PROTO_TCP) this.ip.fragNeeded(m.invoking, m.nextHopMtu);
         const errno = icmp4Errno(type, m.code);
         if (errno) this.ctx.udp.icmpError4(m.invoking, errno);
         if (m.invoking[0]! >>> 4 === 4) {

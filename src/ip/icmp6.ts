@@ -30,6 +30,8 @@ import type { IpContext, RxInfo } from './context.js';
 import { PROTO_ICMPV6, type Ipv6Layer, type Ipv6Meta } from './ipv6.js';
 import type { NetInterface } from './interface.js';
 
+const PROTO_TCP = 6;
+
 const TYPE_NAMES: Record<number, string> = {
   1: 'dest_unreachable',
   2: 'packet_too_big',
@@ -103,7 +105,8 @@ export class Icmp6 {
       case 'paramProblem': {
         const type = { dstUnreachable: 1, packetTooBig: 2, timeExceeded: 3, paramProblem: 4 }[m.kind];
         c.inc('icmp6.rx.' + icmp6TypeName(type));
-        if (m.kind === 'packetTooBig') this.ip.packetTooBig(m.invoking, m.mtu);
+        // Quoting TCP: validated and recorded by TCP (RFC 5927 §4.1), see Icmp4.input.
+        if (m.kind === 'packetTooBig' && m.invoking[6] !== PROTO_TCP) this.ip.packetTooBig(m.invoking, m.mtu);
         // Hard errors for connected UDP sockets (Linux icmpv6_err_convert, fatal entries).
         const errno =
           m.kind === 'dstUnreachable' ? (m.code === 4 ? 'ECONNREFUSED' : m.code === 1 ? 'EACCES' : undefined) : m.kind === 'paramProblem' ? 'EPROTO' : undefined;

@@ -14,17 +14,29 @@
  * - Inconsistent fragments (a second, different last fragment; data past the end) discard the
  *   datagram too.
  * - A global memory bound (`ReassemblyBudget`, shared by v4 and v6): when a new fragment does
- *   not fit, the oldest incomplete datagrams of the same family are evicted (counted
- *   `<prefix>.reasm_evicted`); if it still does not fit (the other family holds the memory, or
- *   the fragment is larger than the whole budget) it is dropped (`<prefix>.reasm_memory`).
+ *   not fit, the oldest incomplete datagrams are evicted, of either family (counted
+ *   `<prefix>.reasm_evicted` under the evicted one's family): a flood of never-completed IPv4
+ *   fragments must not starve IPv6 reassembly until its entries time out, nor the reverse. A
+ *   fragment larger than the whole budget is dropped (`<prefix>.reasm_memory`).
  * - The size limit (65535) is checked by the caller, who knows the header length.
  */
 import type { Counters } from '../core/counters.js';
 import type { Timer, TimerQueue } from '../core/timers.js';
 
 export class ReassemblyBudget {
+  /** Bytes held now (fragment data, plus the kept first fragments). */
   used = 0;
+  /** The most ever held at once: a gauge for `netstack host`'s counter table. */
+  peak = 0;
+  /** The datagrams holding memory, of every reassembler sharing the budget, oldest first. */
+  readonly held = new Set<BudgetEntry>();
   constructor(public max: number) {}
+}
+
+/** A datagram in a budget's eviction order. */
+export interface BudgetEntry {
+  readonly bytes: number;
+  evict(): void;
 }
 
 export interface FragmentInput {
@@ -56,7 +68,7 @@ interface Piece {
   data: Uint8Array;
 }
 
-interface Datagram {
+interface Datagram extends BudgetEntry {
   key: string;
   pieces: Piece[];
   /** Total payload length once the last fragment arrived, else -1. */
@@ -116,9 +128,14 @@ export class Reassembler {
         dead: false,
         created,
         timer: this.timers.create(() => this.expire(nd)),
+        evict: () => {
+          this.release(nd);
+          this.dropped('reasm_evicted');
+        },
       };
       d = nd;
       this.datagrams.set(f.key, d);
+      this.budget.held.add(d);
       this.timers.arm(d.timer, created + this.timeoutMs);
     }
 
@@ -153,6 +170,7 @@ export class Reassembler {
         this.budget.used += d.packet.length;
       }
     }
+    if (this.budget.used > this.budget.peak) this.budget.peak = this.budget.used;
 
     if (d.total < 0 || d.received !== d.total || !d.header) return null;
     // Complete: pieces are sorted, non-overlapping and sum to the total, so they are contiguous.
@@ -183,6 +201,7 @@ export class Reassembler {
     d.packet = undefined;
     d.header = undefined;
     d.dead = true;
+    this.budget.held.delete(d);
     return this.dropped(reason);
   }
 
@@ -191,22 +210,23 @@ export class Reassembler {
     this.budget.used -= d.bytes;
     d.bytes = 0;
     this.datagrams.delete(d.key);
+    this.budget.held.delete(d);
   }
 
   private makeRoom(cost: number, keep?: Datagram): void {
     if (this.budget.used + cost <= this.budget.max) return;
-    // Map iteration order is insertion order: oldest first.
-    for (const d of [...this.datagrams.values()]) {
+    // Set iteration order is insertion order: oldest first, whichever family.
+    for (const d of [...this.budget.held]) {
       if (this.budget.used + cost <= this.budget.max) return;
       if (d === keep || d.bytes === 0) continue;
-      this.release(d);
-      this.dropped('reasm_evicted');
+      d.evict();
     }
   }
 
   private expire(d: Datagram): void {
     const packet = d.dead ? undefined : d.packet;
     this.datagrams.delete(d.key);
+    this.budget.held.delete(d);
     this.budget.used -= d.bytes;
     d.bytes = 0;
     if (d.dead) return;

@@ -253,13 +253,17 @@ describe('reassembly in the stack', () => {
     assert.equal(t.stack.counters.get('drop.ipv6.bad_fragment_length'), 1);
   });
 
-  test('IPv6 memory bound shared with IPv4', () => {
+  test('IPv6 memory bound shared with IPv4: the oldest datagram of either family is evicted', () => {
     const t = rawPeer({ kind: 'ip', limits: { reassemblyBytes: 3000 } });
     const seg = udp6Seg('fd00::1', 'fd00::2', 1, 2, pattern(4000));
     for (let id = 1; id <= 3; id++) t.injectIp(frag6({ nh: 17, ident: id }, seg, [[1232, 1232, true]])[0]!);
     assert.equal(t.stack.counters.get('drop.ipv6.reasm_evicted'), 1);
+    // A v4 fragment evicts the oldest v6 datagram: a flood of one family cannot starve the other.
     t.injectIp(...frag4({ protocol: 1, ident: 1 }, echo4Msg(pattern(3000)), [[1480, 1480, true]]));
-    assert.equal(t.stack.counters.get('drop.ipv4.reasm_memory'), 1, 'v4 cannot evict v6 datagrams');
+    assert.equal(t.stack.counters.get('drop.ipv4.reasm_memory'), 0);
+    assert.equal(t.stack.counters.get('drop.ipv6.reasm_evicted'), 2, 'v4 evicted the oldest v6 datagram');
     assert.equal(t.stack.counters.get('drop.ipv4.reasm_evicted'), 0);
+    assert.equal(t.stack.reassembly.used, 1232 + 1480);
+    assert.equal(t.stack.reassembly.peak, 1232 + 1480, 'the high-water mark, within the bound');
   });
 });

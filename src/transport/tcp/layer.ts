@@ -539,6 +539,14 @@ export class TcpLayer {
       C.drop('tcp.multicast');
       return;
     }
+    // Nor from the unspecified address (0.0.0.0, ::): it is a source only while a host has no
+    // address yet (RFC 1122 §3.2.1.3(a), RFC 4291 §2.5.2), never of a connection; a SYN from it
+    // would hold a half-open connection whose SYN-ACK can go nowhere. (The IP layers already
+    // drop broadcast and multicast sources, RFC 1122 §3.2.1.3, RFC 4291 §2.7.)
+    if (isZero(src)) {
+      C.drop('tcp.bad_src');
+      return;
+    }
     const s = this.rxSeg;
     s.seq = p.seq;
     s.ack = p.ack;
