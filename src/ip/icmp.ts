@@ -127,8 +127,13 @@ export class Icmp4 {
         c.inc('icmp.rx.' + icmp4TypeName(type));
         // A frag-needed quoting TCP is validated by TCP (RFC 5927 §4.1: the quoted sequence
         // number must be in SND.UNA..SND.NXT of a connection), which keeps its own path MTU;
-        // recording it here unchecked would let a blind attacker shrink any host's MTU.
-        if (m.kind === 'dstUnreachable' && m.code === 4 && m.invoking[9] !== PROTO_TCP) this.ip.fragNeeded(m.invoking, m.nextHopMtu);
+        // recording it here unchecked would let a blind attacker shrink any host's MTU. Quoting
+        // UDP it counts only when one of our sockets could have sent the datagram; quoting
+        // anything else (we send no DF datagrams of other protocols) it is ignored.
+        if (m.kind === 'dstUnreachable' && m.code === 4 && m.invoking[9] !== PROTO_TCP) {
+          if (this.ctx.udp.ownsQuoted(m.invoking)) this.ip.fragNeeded(m.invoking, m.nextHopMtu);
+          else c.drop('icmp.frag_needed_unmatched');
+        }
         const errno = icmp4Errno(type, m.code);
         if (errno) this.ctx.udp.icmpError4(m.invoking, errno);
         if (m.invoking[0]! >>> 4 === 4) {

@@ -106,7 +106,11 @@ export class Icmp6 {
         const type = { dstUnreachable: 1, packetTooBig: 2, timeExceeded: 3, paramProblem: 4 }[m.kind];
         c.inc('icmp6.rx.' + icmp6TypeName(type));
         // Quoting TCP: validated and recorded by TCP (RFC 5927 §4.1), see Icmp4.input.
-        if (m.kind === 'packetTooBig' && m.invoking[6] !== PROTO_TCP) this.ip.packetTooBig(m.invoking, m.mtu);
+        // Quoting UDP: only when one of our sockets could have sent it (see Icmp4.input).
+        if (m.kind === 'packetTooBig' && m.invoking[6] !== PROTO_TCP) {
+          if (this.ctx.udp.ownsQuoted(m.invoking)) this.ip.packetTooBig(m.invoking, m.mtu);
+          else c.drop('icmp6.packet_too_big_unmatched');
+        }
         // Hard errors for connected UDP sockets (Linux icmpv6_err_convert, fatal entries).
         const errno =
           m.kind === 'dstUnreachable' ? (m.code === 4 ? 'ECONNREFUSED' : m.code === 1 ? 'EACCES' : undefined) : m.kind === 'paramProblem' ? 'EPROTO' : undefined;

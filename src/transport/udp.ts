@@ -470,6 +470,43 @@ export class UdpLayer {
     this.icmpError(1, invoking.slice(8, 24), invoking.slice(24, 40), read16(invoking, 40), read16(invoking, 42), code);
   }
 
+  /**
+   * Whether a socket of ours could have sent the quoted UDP datagram (one bound to its source
+   * port, on its source address or the wildcard). A "fragmentation needed" / "packet too big"
+   * quoting a datagram no socket sent is ignored, as Linux's __udp4_lib_err does: otherwise a
+   * blind attacker could lower the path MTU to any host.
+   */
+  ownsQuoted(invoking: Uint8Array): boolean {
+    let fi: 0 | 1;
+    let src: Addr;
+    let sport: number;
+    if (invoking.length >= 20 && invoking[0]! >>> 4 === 4 && invoking[9] === UDP_PROTOCOL) {
+      const hl = (invoking[0]! & 0x0f) * 4;
+      if (invoking.length < hl + 4) return false;
+      fi = 0;
+      src = read32(invoking, 12);
+      sport = read16(invoking, hl);
+    } else if (invoking.length >= 44 && invoking[0]! >>> 4 === 6 && invoking[6] === UDP_PROTOCOL) {
+      fi = 1;
+      src = invoking.subarray(8, 24);
+      sport = read16(invoking, 40);
+    } else if (
+      // Our own fragmented datagrams: a Fragment header (44), the first fragment (offset 0).
+      invoking.length >= 52 && invoking[0]! >>> 4 === 6 && invoking[6] === 44 &&
+      invoking[40] === UDP_PROTOCOL && (read16(invoking, 42) & 0xfff8) === 0
+    ) {
+      fi = 1;
+      src = invoking.subarray(8, 24);
+      sport = read16(invoking, 48);
+    } else {
+      return false;
+    }
+    const list = this.ports[fi].get(sport);
+    if (!list) return false;
+    for (const s of list) if (isZero(s.localAddr!) || addrEqual(s.localAddr!, src)) return true;
+    return false;
+  }
+
   private icmpError(fi: 0 | 1, src: Addr, dst: Addr, sport: number, dport: number, code: string): void {
     const list = this.ports[fi].get(sport);
     if (!list) return;

@@ -61,8 +61,28 @@ describe('path MTU discovery', () => {
     const t = rawPeer({ kind: 'ip' });
     const fake = ip4({ protocol: 17, src: '10.0.0.77', dst: '10.0.0.1' }, pattern(8));
     t.injectIp(fragNeeded(fake, 600));
-    assert.equal(t.stack.counters.get('drop.icmp.frag_needed_not_ours'), 1);
+    assert.equal(t.stack.counters.get('drop.icmp.frag_needed_unmatched'), 1);
     assert.equal(t.stack.ipv4.pmtu.size, 0);
+  });
+
+  test('IPv4/IPv6: frag needed / packet too big quoting UDP from our address but a port with no socket is ignored (Linux __udp4_lib_err)', () => {
+    const t = rawPeer({ kind: 'ip' });
+    const s4 = t.stack.udp.open(4);
+    s4.sendTo(pattern(100), '10.0.0.1', 9);
+    const sent4 = t.takeIp()[0]!;
+    s4.close();
+    t.injectIp(fragNeeded(sent4.subarray(0, 28), 600));
+    assert.equal(t.stack.counters.get('drop.icmp.frag_needed_unmatched'), 1);
+    assert.equal(t.stack.ipv4.pmtu.size, 0);
+    const s6 = t.stack.udp.open(6);
+    s6.sendTo(pattern(100), 'fd00::1', 9);
+    const sent6 = t.takeIp()[0]!;
+    s6.close();
+    t.injectIp(ptb(sent6, 1300));
+    assert.equal(t.stack.counters.get('drop.icmp6.packet_too_big_unmatched'), 1);
+    const again = t.stack.udp.open(6);
+    again.sendTo(pattern(1400), 'fd00::1', 9);
+    assert.equal(t.takeIp().length, 1, 'the path MTU was not lowered: one unfragmented datagram');
   });
 
   test('IPv6: Packet Too Big lowers the path MTU; below 1280 means 1280', () => {
