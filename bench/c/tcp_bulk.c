@@ -9,7 +9,9 @@
  *   tcp_bulk client HOST PORT send|recv FLOWS SECONDS
  *       Opens FLOWS connections to HOST:PORT at once, sends (or receives) on all of them for
  *       SECONDS, and prints one JSON line: {"bytes":N,"seconds":S,"gbps":G,"flows":F}
- *       (bytes summed over the flows; for send, bytes handed to the kernel).
+ *       (bytes summed over the flows; for send, bytes handed to the kernel minus those still in
+ *       the socket's send queue at the end (SIOCOUTQ), i.e. bytes the peer acknowledged: on a
+ *       slow path the send buffer holds megabytes, which would otherwise count as sent).
  *
  * Build: cc -O2 -Wall -pthread -o tcp_bulk tcp_bulk.c
  */
@@ -22,6 +24,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +100,10 @@ static void *run_flow(void *arg) {
     ssize_t n = f->send ? write(f->fd, buf, BUF) : read(f->fd, buf, BUF);
     if (n <= 0) break;
     f->bytes += (unsigned long long)n;
+  }
+  if (f->send) {
+    int queued = 0;
+    if (ioctl(f->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && (unsigned long long)queued <= f->bytes) f->bytes -= (unsigned long long)queued;
   }
   free(buf);
   return NULL;
