@@ -76,8 +76,7 @@ export function improvement(f: Pick<Figure, 'higherIsBetter'>, kept: number, now
  * Compares `figures` with the kept ones. A kept netstack figure that this run did not produce
  * (a part failed) counts as a regression, unless `partial` (only some parts were run).
  */
-export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial = false): CheckOutcome {
-  const path = baselinePath();
+export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial = false, path = baselinePath()): CheckOutcome {
   if (!existsSync(path)) {
     return {
       ok: false,
@@ -87,7 +86,7 @@ export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial 
   }
   const kept = JSON.parse(readFileSync(path, 'utf8')) as BaselineFile;
   const lines: string[] = [
-    `Regression check against ${path.slice(root.length + 1)} (${kept.quick ? 'quick' : 'full'} run of ${kept.date}); a netstack figure more than ${TOLERANCE * 100} % worse fails.`,
+    `Regression check against ${path.startsWith(root) ? path.slice(root.length + 1) : path} (${kept.quick ? 'quick' : 'full'} run of ${kept.date}); a netstack figure more than ${TOLERANCE * 100} % worse fails.`,
   ];
   if (kept.quick !== quick) lines.push(`Note: the kept figures come from a ${kept.quick ? 'quick' : 'full'} run, this one is ${quick ? 'quick' : 'full'}.`);
   lines.push('', '| figure | kept | now | change (+ = better) | verdict |', '|---|---:|---:|---:|---|');

@@ -111,9 +111,13 @@ function listTunDevices(ns: string): string[] {
   return names.length > 0 ? names : ['tun0'];
 }
 
-/** Gbit/s of payload from tcp_bulk's client in `ns` to HOST:PORT ('send' to discard, 'recv' from chargen). */
-export async function bulk(binDir: string, ns: string, host: string, port: number, mode: 'send' | 'recv', flows: number, seconds: number): Promise<number> {
-  const out = await runAsync('ip', ['netns', 'exec', ns, join(binDir, 'tcp_bulk'), 'client', host, String(port), mode, String(flows), String(seconds)], (seconds + 30) * 1000);
+/**
+ * Gbit/s of payload from tcp_bulk's client in `ns` to HOST:PORT ('send' to discard, 'recv' from
+ * chargen); `cc` sets the client's congestion control (TCP_BULK_CC) instead of the default.
+ */
+export async function bulk(binDir: string, ns: string, host: string, port: number, mode: 'send' | 'recv', flows: number, seconds: number, cc?: string): Promise<number> {
+  const prog = [join(binDir, 'tcp_bulk'), 'client', host, String(port), mode, String(flows), String(seconds)];
+  const out = await runAsync('ip', ['netns', 'exec', ns, ...(cc ? ['env', `TCP_BULK_CC=${cc}`] : []), ...prog], (seconds + 30) * 1000);
   const r = JSON.parse(out) as { gbps: number; bytes: number };
   if (!(r.bytes > 0)) throw new Error(`no data moved (${host}:${port} ${mode})`);
   return r.gbps;

@@ -111,7 +111,7 @@ async function main(): Promise<number> {
   if (loadAtStart > 0.5 * availableParallelism()) log(`note: load average is ${loadAtStart} on ${availableParallelism()} CPUs; expect noisy numbers`);
   tmp = mkdtempSync(join(tmpdir(), 'netstack-bench-'));
   const cSources = join(root, 'bench', 'c');
-  for (const prog of ['tun_echo', 'udp_flood', 'idle_conns']) {
+  for (const prog of ['tun_echo', 'udp_flood', 'idle_conns', 'tun_relay']) {
     execFileSync('cc', ['-O2', '-Wall', '-o', join(tmp, prog), join(cSources, `${prog}.c`)], { stdio: 'inherit', timeout: 60_000 });
   }
   execFileSync('cc', ['-O2', '-Wall', '-pthread', '-o', join(tmp, 'tcp_bulk'), join(cSources, 'tcp_bulk.c')], { stdio: 'inherit', timeout: 60_000 });

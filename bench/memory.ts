@@ -54,8 +54,15 @@ export interface MemoryRun {
   idleSpins: number;
 }
 
+/** The sender's stream: `len` bytes from stream offset `off` (a copy; for tests). */
+export function patternBytes(off: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = PATTERN[(off + i) % PERIOD]!;
+  return out;
+}
+
 /** Equal bytes: `a` against PATTERN from stream offset `off` (a may span several periods). */
-function matches(a: Uint8Array, off: number): boolean {
+export function matches(a: Uint8Array, off: number): boolean {
   let done = 0;
   while (done < a.length) {
     const n = Math.min(a.length - done, PATTERN_SPAN);

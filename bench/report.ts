@@ -154,20 +154,25 @@ export function targetRows(r: BenchResults, quick: boolean): TargetRow[] {
     ['loss_down_1', 'kernel → stack, 1 % loss, 10 ms RTT'],
   ] as const) {
     const target = '≥ 0.8 × kernel↔kernel under the same netem';
-    const row = r.loss?.rows.find((x) => x.key === key);
-    if (!row || row.netstack.length === 0) {
+    const l = r.loss;
+    const row = l?.rows.find((x) => x.key === key);
+    if (!l || !row || row.netstack.length === 0) {
       rows.push(blank(measure, target, missing('loss')));
       continue;
     }
     const n = lossMedian(row, 'netstack');
     const netText = `${(n * 1000).toFixed(1)} Mbit/s (\`--impair ${IMPAIR}\`)`;
-    if (r.loss!.baselineMissing !== undefined) {
-      rows.push({ measure, target, netstack: netText, baseline: `n/a (${r.loss!.baselineMissing})`, ratio: 'n/a', status: 'n/a (no baseline)', values: { netstack: n, baseline: NaN, ratio: NaN } });
+    const mbit = (k: string): string => `${(lossMedian(row, k) * 1000).toFixed(1)} Mbit/s`;
+    if (l.baselineMissing !== undefined) {
+      const relay = l.variants.filter((v) => v.path === 'relay').map((v) => `${mbit(v.key)} (${v.cc ?? l.defaultCc})`);
+      const emu = relay.length ? `; emulated by a C relay instead: ${relay.join(', ')}` : '';
+      rows.push({ measure, target, netstack: netText, baseline: `n/a (${l.baselineMissing})${emu}`, ratio: 'n/a', status: 'n/a (no netem baseline)', values: { netstack: n, baseline: NaN, ratio: NaN } });
       continue;
     }
-    const b = lossMedian(row, 'kernel');
-    const ratio = pairedRatio(row.netstack, row.kernel);
-    rows.push({ measure, target, netstack: netText, baseline: `${(b * 1000).toFixed(1)} Mbit/s (kernel↔kernel veth, netem)`, ratio: ratioText(ratio), status: atLeast(ratio, 0.8), values: { netstack: n, baseline: b, ratio } });
+    const b = lossMedian(row, 'netem');
+    const ratio = pairedRatio(row.netstack, row.kernel['netem'] ?? []);
+    const cubic = row.kernel['netem_cubic'] ? `; with cubic ${mbit('netem_cubic')}` : '';
+    rows.push({ measure, target, netstack: netText, baseline: `${mbit('netem')} (kernel↔kernel veth + netem, ${l.defaultCc})${cubic}`, ratio: ratioText(ratio), status: atLeast(ratio, 0.8), values: { netstack: n, baseline: b, ratio } });
   }
 
   // Multi-queue.
@@ -269,12 +274,19 @@ export function detailTables(r: BenchResults): string[] {
   }
   if (r.loss) {
     const l = r.loss;
-    out.push('', `#### Lossy path: netstack host \`--impair ${IMPAIR}\` vs kernel↔kernel over veth with netem`, '', '| measure | netstack, Mbit/s | kernel (netem), Mbit/s | ratio |', '|---|---:|---:|---:|');
+    out.push(
+      '',
+      `#### Lossy path: netstack host \`--impair ${IMPAIR}\` vs kernel↔kernel under the same impairment`,
+      '',
+      `| measure | netstack | ${l.variants.map((v) => v.label).join(' | ')} | ${l.variants.map((v) => `netstack / ${v.key}`).join(' | ')} |`,
+      `|---|---:|${l.variants.map(() => '---:|').join('')}${l.variants.map(() => '---:|').join('')}`,
+    );
     for (const x of l.rows) {
-      const b = l.baselineMissing ? `n/a (${l.baselineMissing})` : (lossMedian(x, 'kernel') * 1000).toFixed(1);
-      out.push(`| ${x.label} | ${(lossMedian(x, 'netstack') * 1000).toFixed(1)} | ${b} | ${l.baselineMissing ? 'n/a' : ratioText(pairedRatio(x.netstack, x.kernel))} |`);
+      const cells = l.variants.map((v) => (lossMedian(x, v.key) * 1000).toFixed(1));
+      const ratios = l.variants.map((v) => ratioText(pairedRatio(x.netstack, x.kernel[v.key] ?? [])));
+      out.push(`| ${x.label} (Mbit/s) | ${(lossMedian(x, 'netstack') * 1000).toFixed(1)} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
     }
-    out.push('', `Each run ${l.seconds} s; ${l.repetitions} run(s).`, ...l.notes.map((n) => `Note: ${n}.`));
+    out.push('', `Each run ${l.seconds} s; ${l.repetitions} run(s).${l.baselineMissing ? ` No netem baseline: ${l.baselineMissing}.` : ''}`, ...l.notes.map((n) => `Note: ${n}.`));
   }
   for (const [part, err] of Object.entries(r.errors)) out.push('', `**${part} failed:** ${err}`);
   return out;
@@ -310,7 +322,7 @@ export function figures(r: BenchResults): Figure[] {
   for (const x of r.host?.rows ?? []) add(x.key, x.label, 'Gbit/s', median(x.runs), true, 'netstack');
   for (const x of r.loss?.rows ?? []) {
     add(x.key, x.label, 'Gbit/s', lossMedian(x, 'netstack'), true, 'netstack');
-    add(`${x.key}.kernel`, `${x.label}, kernel (netem)`, 'Gbit/s', lossMedian(x, 'kernel'), true, 'baseline');
+    for (const v of r.loss!.variants) add(`${x.key}.${v.key}`, `${x.label}, ${v.label}`, 'Gbit/s', lossMedian(x, v.key), true, 'baseline');
   }
   return f;
 }
