@@ -31,6 +31,8 @@ export interface IdleResult {
   rssHeldKiB: number;
   bytesPerConnection: number;
   connectSeconds: number;
+  /** Seconds the connections were held before the RSS was read. */
+  holdSeconds: number;
   processes: number;
   note?: string;
 }
@@ -58,6 +60,7 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
   const { log } = opts;
   const target = opts.quick ? 20_000 : 100_000;
   const limitS = opts.quick ? 30 : 120;
+  const holdS = opts.quick ? 3 : 10;
   const perProc = Math.max(1000, Math.min(hardNofile() - 100, 50_000));
   const procs = Math.ceil(target / perProc);
   const ns = createNs(`nsbidle-${process.pid}`);
@@ -87,8 +90,9 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
     const errors: Record<string, number> = {};
     for (const h of held) for (const [k, v] of Object.entries(h.errors)) errors[k] = (errors[k] ?? 0) + v;
     log(`  idle connections: ${established} established, ${failed} failed in ${connectSeconds.toFixed(1)} s`);
-    // Let the host finish accepting and collect short-lived garbage before reading its RSS.
-    await sleep(3000);
+    // Hold them a while (the host finishes accepting, short-lived garbage is collected) before
+    // reading the RSS; the clients watch for any the stack closes or resets meanwhile.
+    await sleep(holdS * 1000);
     const rssHeldKiB = host.rssKiB();
     const counters = await host.counters();
     // End the hold: each client reports what it saw and resets its connections.
@@ -109,6 +113,7 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
       rssHeldKiB,
       bytesPerConnection: established > 0 ? ((rssHeldKiB - rssBeforeKiB) * 1024) / established : NaN,
       connectSeconds,
+      holdSeconds: holdS,
       processes: procs,
     };
     if (established < target) r.note = `only ${established} of ${target} established within ${limitS} s: ${JSON.stringify(errors)}`;

@@ -260,9 +260,9 @@ export function detailTables(r: BenchResults): string[] {
       '',
       '#### Concurrent idle TCP connections (kernel → netstack host, ports 7 and 9)',
       '',
-      '| target | established (kernel) | tcp.established (stack) | failed | still open at the end | RSS before | RSS held | per connection | connect time |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-      `| ${i.target} | ${i.established} | ${i.stackEstablished ?? 'n/a'} | ${i.failed} | ${i.stillOpen} | ${(i.rssBeforeKiB / 1024).toFixed(0)} MiB | ${(i.rssHeldKiB / 1024).toFixed(0)} MiB | ${i.bytesPerConnection.toFixed(0)} B | ${i.connectSeconds.toFixed(1)} s |`,
+      '| target | established (kernel) | tcp.established (stack) | failed | still open at the end | RSS before | RSS held | per connection | connect time | held for |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      `| ${i.target} | ${i.established} | ${i.stackEstablished ?? 'n/a'} | ${i.failed} | ${i.stillOpen} | ${(i.rssBeforeKiB / 1024).toFixed(0)} MiB | ${(i.rssHeldKiB / 1024).toFixed(0)} MiB | ${i.bytesPerConnection.toFixed(0)} B | ${i.connectSeconds.toFixed(1)} s | ${i.holdSeconds} s |`,
     );
     if (i.note) out.push('', `Note: ${i.note}.`);
   }

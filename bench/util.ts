@@ -70,7 +70,8 @@ export function runAsync(cmd: string, args: string[], limitMs: number): Promise<
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const t = setTimeout(() => c.kill('SIGKILL'), limitMs);
-    c.on('exit', (code, signal) => {
+    // 'close', not 'exit': the last output may still be unread when 'exit' fires.
+    c.on('close', (code, signal) => {
       clearTimeout(t);
       if (code === 0) resolve(out);
       else reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal}): ${err.trim() || out.trim()}`));
@@ -78,7 +79,7 @@ export function runAsync(cmd: string, args: string[], limitMs: number): Promise<
   });
 }
 
-/** Resolves with the first stdout line matching `re`; rejects on exit or after ms. */
+/** Resolves with the first stdout line matching `re`; rejects once the child has exited and closed its output, or after ms. */
 export function waitLine(child: ChildProcess, re: RegExp, what: string, ms: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
@@ -87,7 +88,7 @@ export function waitLine(child: ChildProcess, re: RegExp, what: string, ms: numb
       clearTimeout(t);
       child.stdout!.off('data', onOut);
       child.stderr!.off('data', onErr);
-      child.off('exit', onExit);
+      child.off('close', onExit);
       if (e) reject(e);
       else resolve(line!);
     };
@@ -103,7 +104,8 @@ export function waitLine(child: ChildProcess, re: RegExp, what: string, ms: numb
     const onExit = (code: number | null): void => done(new Error(`${what} exited (${code}); stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`));
     child.stdout!.on('data', onOut);
     child.stderr!.on('data', onErr);
-    child.on('exit', onExit);
+    // 'close', not 'exit': a child's last output may still be unread when 'exit' fires.
+    child.on('close', onExit);
   });
 }
 
