@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 /** Project root: this file runs as dist/bench/util.js. */
 export const root = join(here, '..', '..');
-export const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+/**
+ * The `netstack` command the host-based parts run. NETSTACK_BENCH_CLI points them at another
+ * build's dist/src/cli/main.js (e.g. a branch's, to measure a feature before it is merged).
+ */
+export const cli = process.env.NETSTACK_BENCH_CLI ?? join(root, 'dist', 'src', 'cli', 'main.js');
 
 export type Log = (msg: string) => void;
 
