@@ -22,6 +22,8 @@ export interface Figure {
   higherIsBetter: boolean;
   /** netstack's own figure (checked) or a same-run baseline (shown only). */
   source: 'netstack' | 'baseline';
+  /** The benchmark part that measures it (udp, tcp, ...): what to re-run to confirm. */
+  part?: string;
 }
 
 export interface BaselineFile {
@@ -65,6 +67,21 @@ export interface CheckOutcome {
   ok: boolean;
   lines: string[];
   regressions: string[];
+  /** Keys of the kept figures that are worse (or missing). */
+  regressedKeys: string[];
+}
+
+/**
+ * Figure by figure, the better of two measurements (direction-aware): a regression must show
+ * in both before the check believes it.
+ */
+export function bestOf(a: Figure[], b: Figure[]): Figure[] {
+  const out = new Map(a.map((f) => [f.key, f]));
+  for (const f of b) {
+    const prev = out.get(f.key);
+    if (prev === undefined || improvement(f, prev.value, f.value) > 0) out.set(f.key, f);
+  }
+  return [...out.values()];
 }
 
 /** Relative change in the good direction: +0.1 = 10 % better, -0.4 = 40 % worse. */
@@ -81,6 +98,7 @@ export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial 
     return {
       ok: false,
       regressions: [],
+      regressedKeys: [],
       lines: [`No kept figures for this machine kind (${machineKind()}): ${path} does not exist.`, 'Record them on a quiet machine with: npm run bench -- --quick --save-baseline'],
     };
   }
@@ -91,6 +109,7 @@ export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial 
   if (kept.quick !== quick) lines.push(`Note: the kept figures come from a ${kept.quick ? 'quick' : 'full'} run, this one is ${quick ? 'quick' : 'full'}.`);
   lines.push('', '| figure | kept | now | change (+ = better) | verdict |', '|---|---:|---:|---:|---|');
   const regressions: string[] = [];
+  const regressedKeys: string[] = [];
   const now = new Map(figures.map((f) => [f.key, f]));
   for (const k of kept.figures) {
     const f = now.get(k.key);
@@ -103,6 +122,7 @@ export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial 
     let verdict = '';
     if (k.source === 'netstack') {
       verdict = change < -TOLERANCE ? 'WORSE' : 'ok';
+      if (verdict === 'WORSE') regressedKeys.push(k.key);
       if (verdict === 'WORSE') regressions.push(`${k.label}: ${fmt(k.value)} → ${fmt(f.value)} ${k.unit} (${(change * 100).toFixed(0)} %)`);
     }
     lines.push(`| ${label} | ${fmt(k.value)} | ${fmt(f.value)} | ${(change * 100).toFixed(0)} % | ${verdict} |`);
@@ -112,8 +132,13 @@ export function checkAgainstBaseline(figures: Figure[], quick: boolean, partial 
   if (added.length > 0) lines.push('', `Not in the kept figures (not checked): ${added.map((f) => f.key).join(', ')}.`);
   if (missing.length > 0) {
     lines.push('', `Kept but not measured in this run${partial ? ' (only some parts were run)' : ''}: ${missing.map((f) => f.key).join(', ')}.`);
-    if (!partial) for (const m of missing) regressions.push(`${m.label}: not measured in this run`);
+    if (!partial) {
+      for (const m of missing) {
+        regressions.push(`${m.label}: not measured in this run`);
+        regressedKeys.push(m.key);
+      }
+    }
   }
   lines.push('', regressions.length === 0 ? 'Check passed: no netstack figure is more than 30 % worse.' : `Check FAILED: ${regressions.length} figure(s) more than 30 % worse:`, ...regressions.map((r) => `- ${r}`));
-  return { ok: regressions.length === 0, lines, regressions };
+  return { ok: regressions.length === 0, lines, regressions, regressedKeys };
 }

@@ -295,34 +295,42 @@ export function detailTables(r: BenchResults): string[] {
 /** The flat figures: netstack's (checked by --check) and the same-run baselines (shown). */
 export function figures(r: BenchResults): Figure[] {
   const f: Figure[] = [];
+  let part = '';
   const add = (key: string, label: string, unit: string, value: number, higherIsBetter: boolean, source: Figure['source']): void => {
-    if (Number.isFinite(value)) f.push({ key, label, unit, value: Number(value.toPrecision(4)), higherIsBetter, source });
+    if (Number.isFinite(value)) f.push({ key, label, unit, value: Number(value.toPrecision(4)), higherIsBetter, source, part });
   };
+  part = 'udp';
   for (const x of r.udp?.rows ?? []) {
     add(x.key, x.label, x.unit, x.netstack, x.higherIsBetter, 'netstack');
     add(`${x.key}.c_echo`, `${x.label}, C echo`, x.unit, x.c, x.higherIsBetter, 'baseline');
   }
+  part = 'tcp';
   for (const x of r.tcp?.rows ?? []) {
     add(x.key, x.label, 'Gbit/s', median(x.netstack), true, 'netstack');
     add(`${x.key}.kernel_on`, `${x.label}, kernel veth offloads on`, 'Gbit/s', median(x.kernelOffloadOn), true, 'baseline');
     add(`${x.key}.kernel_off`, `${x.label}, kernel veth offloads off`, 'Gbit/s', median(x.kernelOffloadOff), true, 'baseline');
   }
+  part = 'memory';
   for (const mtu of ['1500', '65535'] as const) {
     const runs = r.memory?.runs[mtu] ?? [];
     add(`mem_${mtu}_gbps`, `in-memory link, MTU ${mtu}, one flow`, 'Gbit/s', median(runs.map((x) => x.gbps)), true, 'netstack');
   }
+  part = 'http';
   for (const x of r.http?.rows ?? []) {
     add(x.key, x.label, x.unit, httpMedian(x, 'netstack'), true, 'netstack');
     add(`${x.key}.kernel`, `${x.label}, kernel TCP`, x.unit, httpMedian(x, 'kernel'), true, 'baseline');
   }
+  part = 'idle';
   if (r.idle) {
     add('idle_bytes_per_conn', `idle connections (${r.idle.target}), host RSS per connection`, 'B', r.idle.bytesPerConnection, false, 'netstack');
     add('idle_established', `idle connections established (of ${r.idle.target})`, 'connections', r.idle.established, true, 'netstack');
   }
+  part = 'host';
   for (const x of r.host?.rows ?? []) add(x.key, x.label, 'Gbit/s', median(x.runs), true, 'netstack');
+  part = 'loss';
   for (const x of r.loss?.rows ?? []) {
-    add(x.key, x.label, 'Gbit/s', lossMedian(x, 'netstack'), true, 'netstack');
-    for (const v of r.loss!.variants) add(`${x.key}.${v.key}`, `${x.label}, ${v.label}`, 'Gbit/s', lossMedian(x, v.key), true, 'baseline');
+    add(x.key, x.label, 'Mbit/s', lossMedian(x, 'netstack') * 1000, true, 'netstack');
+    for (const v of r.loss!.variants) add(`${x.key}.${v.key}`, `${x.label}, ${v.label}`, 'Mbit/s', lossMedian(x, v.key) * 1000, true, 'baseline');
   }
   return f;
 }
