@@ -27,6 +27,14 @@ export interface IdleResult {
   /** Still open when the hold ended (none closed or reset by the stack). */
   stillOpen: number;
   closedByPeer: number;
+  /** Of those: closed with a FIN, reset. */
+  closedFin: number;
+  closedReset: number;
+  closedOther: number;
+  /** Which ones (the clients name the first few). */
+  closedExamples: string[];
+  /** The stack's non-zero drop counters while they were held (drop.*). */
+  stackDrops: Record<string, number>;
   rssBeforeKiB: number;
   rssHeldKiB: number;
   bytesPerConnection: number;
@@ -54,6 +62,9 @@ interface Done {
   established: number;
   still_open: number;
   closed_by_peer: number;
+  closed_fin: number;
+  closed_reset: number;
+  closed_other: number;
 }
 
 export async function runIdleBench(opts: { quick: boolean; binDir: string; log: Log }): Promise<IdleResult> {
@@ -66,6 +77,7 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
   const ns = createNs(`nsbidle-${process.pid}`);
   let host: HostProcess | undefined;
   const clients: ReturnType<typeof spawnTracked>[] = [];
+  const closedExamples: string[] = [];
   try {
     tryInNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_local_port_range=1024 65535']);
     host = await HostProcess.start(ns, [], { txqueuelen: 10_000 });
@@ -81,6 +93,9 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
       const srcs = procs <= SOURCES.length ? [SOURCES[i % SOURCES.length]!] : SOURCES;
       const c = spawnTracked('ip', ['netns', 'exec', ns, join(opts.binDir, 'idle_conns'), '10.0.0.2', '7,9', String(count), '256', String(limitS), ...srcs]);
       clients.push(c);
+      c.stderr!.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) if (line.startsWith('closed by the peer') && closedExamples.length < 5) closedExamples.push(line.trim());
+      });
       helds.push(waitLine(c, /"phase":"held"/, 'idle_conns', (limitS + 30) * 1000).then((l) => JSON.parse(l) as Held));
     }
     const held = await Promise.all(helds);
@@ -101,6 +116,7 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
     const done = await Promise.all(dones);
     const stillOpen = done.reduce((s, d) => s + d.still_open, 0);
     const closedByPeer = done.reduce((s, d) => s + d.closed_by_peer, 0);
+    const stackDrops = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('drop.') && k !== 'drop.total' && v > 0));
     const r: IdleResult = {
       target,
       established,
@@ -109,6 +125,11 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
       errors,
       stillOpen,
       closedByPeer,
+      closedFin: done.reduce((s, d) => s + (d.closed_fin ?? 0), 0),
+      closedReset: done.reduce((s, d) => s + (d.closed_reset ?? 0), 0),
+      closedOther: done.reduce((s, d) => s + (d.closed_other ?? 0), 0),
+      closedExamples,
+      stackDrops,
       rssBeforeKiB,
       rssHeldKiB,
       bytesPerConnection: established > 0 ? ((rssHeldKiB - rssBeforeKiB) * 1024) / established : NaN,
@@ -116,7 +137,11 @@ export async function runIdleBench(opts: { quick: boolean; binDir: string; log: 
       holdSeconds: holdS,
       processes: procs,
     };
-    if (established < target) r.note = `only ${established} of ${target} established within ${limitS} s: ${JSON.stringify(errors)}`;
+    const notes: string[] = [];
+    if (established < target) notes.push(`only ${established} of ${target} established within ${limitS} s: ${JSON.stringify(errors)}`);
+    if (closedByPeer > 0) notes.push(`the stack closed ${closedByPeer} of them after the kernel saw them established (${r.closedFin} with a FIN, ${r.closedReset} with a reset, ${r.closedOther} with another error${closedExamples.length ? `; ${closedExamples.join('; ')}` : ''})`);
+    if (Object.keys(stackDrops).length > 0) notes.push(`the stack's drop counters while they were held: ${JSON.stringify(stackDrops)}`);
+    if (notes.length > 0) r.note = notes.join('; ');
     log(`  idle connections: RSS ${(rssHeldKiB / 1024).toFixed(0)} MiB held, ${r.bytesPerConnection.toFixed(0)} B per connection; ${stillOpen} still open at the end`);
     return r;
   } finally {

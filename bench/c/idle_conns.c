@@ -12,7 +12,8 @@
  *   {"phase":"held","established":N,"failed":F,"errors":{"ECONNREFUSED":..},"seconds":S}
  * and holds every established connection, watching for the peer closing or resetting any, until
  * its standard input reaches EOF (or a line arrives) or LIMIT_S more seconds pass. It then prints
- *   {"phase":"done","established":N,"closed_by_peer":C,"readable":R}
+ *   {"phase":"done","established":N,"still_open":O,"closed_by_peer":C,"closed_fin":F,"closed_reset":R,"closed_other":X,"readable":B}
+ * (the first few connections the peer closes are named on stderr)
  * and exits, resetting its connections (SO_LINGER 0) so the peer is not left with 100k FINs.
  *
  * It raises its own RLIMIT_NOFILE to COUNT + 64; beyond the hard limit that needs
@@ -73,6 +74,38 @@ static void print_errors(void) {
     first = 0;
   }
   printf("}");
+}
+
+static long closed_fin, closed_reset, closed_other, readable;
+
+/*
+ * An established, idle connection became readable: data (counted, the connection stays), or the
+ * peer closed it (FIN or reset, counted; the first few are named on stderr). Returns 1 if closed.
+ */
+static int classify(int fd, const char *phase) {
+  char b[256];
+  ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
+  if (r > 0) {
+    readable++;
+    return 0;
+  }
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  int e = r < 0 ? errno : 0;
+  if (r == 0) closed_fin++;
+  else if (e == ECONNRESET) closed_reset++;
+  else closed_other++;
+  if (closed_fin + closed_reset + closed_other <= 5) {
+    struct sockaddr_in l, p;
+    socklen_t ll = sizeof l, pl = sizeof p;
+    memset(&l, 0, sizeof l);
+    memset(&p, 0, sizeof p);
+    getsockname(fd, (struct sockaddr *)&l, &ll);
+    getpeername(fd, (struct sockaddr *)&p, &pl);
+    char la[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &l.sin_addr, la, sizeof la);
+    fprintf(stderr, "closed by the peer during %s (%s): %s:%d -> port %d\n", phase, r == 0 ? "FIN" : strerror(e), la, ntohs(l.sin_port), ntohs(p.sin_port));
+  }
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -198,9 +231,11 @@ int main(int argc, char **argv) {
           close(fd);
         }
       } else if (state[fd] == ESTABLISHED) {
-        /* An idle connection became readable during the connect phase: the peer closed it. */
-        state[fd] = GONE;
-        epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+        /* An idle connection became readable during the connect phase. */
+        if (classify(fd, "the connect phase")) {
+          state[fd] = GONE;
+          epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+        }
       }
     }
   }
@@ -223,7 +258,7 @@ int main(int argc, char **argv) {
   /* Hold: watch the connections and stdin until EOF/a line or the limit. */
   struct epoll_event sev = {.events = EPOLLIN | EPOLLHUP, .data.fd = 0};
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev);
-  long closed_by_peer = gone_early, readable = 0;
+  long closed_by_peer = gone_early;
   double hold_deadline = now() + limit;
   int stop = 0;
   while (!stop && now() < hold_deadline) {
@@ -235,13 +270,7 @@ int main(int argc, char **argv) {
         continue;
       }
       if (state[fd] != ESTABLISHED) continue;
-      char b[256];
-      ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
-      if (r > 0) {
-        readable++;
-        continue;
-      }
-      if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      if (classify(fd, "the hold")) {
         closed_by_peer++;
         state[fd] = GONE;
         epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
@@ -257,7 +286,7 @@ int main(int argc, char **argv) {
       close((int)fd);
     }
   }
-  printf("{\"phase\":\"done\",\"established\":%ld,\"still_open\":%ld,\"closed_by_peer\":%ld,\"readable\":%ld}\n", established, still, closed_by_peer, readable);
+  printf("{\"phase\":\"done\",\"established\":%ld,\"still_open\":%ld,\"closed_by_peer\":%ld,\"closed_fin\":%ld,\"closed_reset\":%ld,\"closed_other\":%ld,\"readable\":%ld}\n", established, still, closed_by_peer, closed_fin, closed_reset, closed_other, readable);
   fflush(stdout);
   return 0;
 }
