@@ -16,7 +16,7 @@
  * Each measure runs for SECONDS after a one-second warm-up (slow start, JIT), REPS times;
  * medians are reported. Everything happens inside namespaces created and deleted here.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseHostArgs } from '../src/cli/args.js';
 import { setUpDevice, type Device } from '../src/cli/host.js';
