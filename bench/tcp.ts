@@ -16,11 +16,12 @@
  * Each measure runs for SECONDS after a one-second warm-up (slow start, JIT), REPS times;
  * medians are reported. Everything happens inside namespaces created and deleted here.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseHostArgs } from '../src/cli/args.js';
 import { setUpDevice, type Device } from '../src/cli/host.js';
 import type { TcpSocket } from '../src/transport/tcp/socket.js';
+import { createNs, deleteNs, runAsync, spawnTracked } from './util.js';
 
 export interface TcpBenchOptions {
   quick: boolean;
@@ -86,23 +87,6 @@ function waitLine(child: ChildProcess, prefix: string, ms: number): Promise<void
     child.once('exit', (code) => {
       clearTimeout(t);
       reject(new Error(`exited (${code}) before '${prefix}': ${out} ${err}`));
-    });
-  });
-}
-
-/** Runs a command to completion without blocking the event loop (the stack lives in this process). */
-function runAsync(cmd: string, args: string[], limitMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const t = setTimeout(() => c.kill('SIGKILL'), limitMs);
-    c.on('exit', (code) => {
-      clearTimeout(t);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err}`));
     });
   });
 }
@@ -198,10 +182,7 @@ export async function runTcpBench(opts: TcpBenchOptions): Promise<TcpBenchResult
   const ethtool = has('ethtool');
   if (!ethtool) notes.push('ethtool is not installed: the "offloads off" column could not be measured');
   try {
-    for (const n of [nsTun, nsA, nsB]) {
-      execFileSync('ip', ['netns', 'add', n]);
-      ns(n, 'ip', ['link', 'set', 'lo', 'up']);
-    }
+    for (const n of [nsTun, nsA, nsB]) createNs(n);
     // Kernel-to-kernel: veth between nsA (10.9.0.1) and nsB (10.9.0.2).
     ns(nsA, 'ip', ['link', 'add', 'vb0', 'type', 'veth', 'peer', 'name', 'vb1', 'netns', nsB]);
     ns(nsA, 'ip', ['addr', 'add', '10.9.0.1/24', 'dev', 'vb0']);
@@ -209,7 +190,8 @@ export async function runTcpBench(opts: TcpBenchOptions): Promise<TcpBenchResult
     ns(nsA, 'ip', ['link', 'set', 'vb0', 'mtu', '1500', 'up']);
     ns(nsB, 'ip', ['link', 'set', 'vb1', 'mtu', '1500', 'up']);
     for (const [n, port, mode] of [[nsB, SINK_PORT, 'sink'], [nsB, SOURCE_PORT, 'source'], [nsTun, SINK_PORT, 'sink'], [nsTun, SOURCE_PORT, 'source']] as const) {
-      const c = spawn('ip', ['netns', 'exec', n, bin, 'server', String(port), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawnTracked('ip', ['netns', 'exec', n, bin, 'server', String(port), mode]);
+      c.stdin!.end();
       children.push(c);
       await waitLine(c, 'ready', 5000);
     }
@@ -259,7 +241,7 @@ export async function runTcpBench(opts: TcpBenchOptions): Promise<TcpBenchResult
   } finally {
     await device?.close().catch(() => undefined);
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const n of [nsTun, nsA, nsB]) spawnSync('ip', ['netns', 'del', n], { stdio: 'ignore' });
+    for (const n of [nsTun, nsA, nsB]) deleteNs(n);
   }
   return { rows, seconds, repetitions: reps, notes };
 }

@@ -9,7 +9,13 @@
  *   tcp_bulk client HOST PORT send|recv FLOWS SECONDS
  *       Opens FLOWS connections to HOST:PORT at once, sends (or receives) on all of them for
  *       SECONDS, and prints one JSON line: {"bytes":N,"seconds":S,"gbps":G,"flows":F}
- *       (bytes summed over the flows; for send, bytes handed to the kernel).
+ *       (bytes summed over the flows; for send, bytes handed to the kernel minus those still in
+ *       the socket's send queue at the end (SIOCOUTQ), i.e. bytes the peer acknowledged: on a
+ *       slow path the send buffer holds megabytes, which would otherwise count as sent).
+ *
+ * With TCP_BULK_CC=NAME in the environment (e.g. cubic), every connection it opens or accepts
+ * uses that congestion control (TCP_CONGESTION; needs CAP_NET_ADMIN unless NAME is in
+ * net.ipv4.tcp_allowed_congestion_control), instead of the namespace's default.
  *
  * Build: cc -O2 -Wall -pthread -o tcp_bulk tcp_bulk.c
  */
@@ -22,6 +28,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,16 @@
 #define MAX_FLOWS 64
 
 static int sink_mode;
+static const char *cc_name;
+
+/* Applies TCP_BULK_CC; a failure is fatal (the figure would silently use another algorithm). */
+static void set_cc(int fd) {
+  if (cc_name == NULL || *cc_name == 0) return;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc_name, strlen(cc_name)) != 0) {
+    fprintf(stderr, "TCP_CONGESTION %s: %s\n", cc_name, strerror(errno));
+    exit(1);
+  }
+}
 
 static double now(void) {
   struct timespec ts;
@@ -61,6 +79,7 @@ static int server(int port) {
   int one = 1, zero = 0;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(ls, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  set_cc(ls);
   struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = in6addr_any};
   if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 128) < 0) {
     perror("bind/listen");
@@ -75,6 +94,7 @@ static int server(int port) {
       perror("accept");
       return 1;
     }
+    set_cc(fd);
     pthread_t t;
     pthread_create(&t, NULL, serve, (void *)(long)fd);
     pthread_detach(t);
@@ -97,6 +117,10 @@ static void *run_flow(void *arg) {
     if (n <= 0) break;
     f->bytes += (unsigned long long)n;
   }
+  if (f->send) {
+    int queued = 0;
+    if (ioctl(f->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && (unsigned long long)queued <= f->bytes) f->bytes -= (unsigned long long)queued;
+  }
   free(buf);
   return NULL;
 }
@@ -112,6 +136,7 @@ static int client(const char *host, const char *port, int send, int flows, doubl
   if (flows > MAX_FLOWS) flows = MAX_FLOWS;
   for (int i = 0; i < flows; i++) {
     int fd = socket(res->ai_family, SOCK_STREAM, 0);
+    set_cc(fd);
     if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
       perror("connect");
       return 1;
@@ -137,6 +162,7 @@ static int client(const char *host, const char *port, int send, int flows, doubl
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  cc_name = getenv("TCP_BULK_CC");
   if (argc == 4 && strcmp(argv[1], "server") == 0) {
     sink_mode = strcmp(argv[3], "sink") == 0;
     return server(atoi(argv[2]));
