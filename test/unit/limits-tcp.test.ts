@@ -274,3 +274,50 @@ test('out-of-window ACK replies (oowAckIntervalMs): one per interval per connect
     c.abort();
   }
 });
+
+test('SYN cookies: an ACK of an earlier cookie that reaches a later half-open entry of the same 4-tuple is accepted (as Linux), not reset', () => {
+  const clock = new VirtualClock(0);
+  const [la, lb] = MemoryLink.pair({ kind: 'ip', mtu: 1500, queueLimit: 1_000_000 });
+  const b = new Stack({ clock, random: new SeededRandom(7), tcp: { maxSynBacklog: 1 } });
+  b.addInterface(lb, { addresses: ['10.0.0.2/24'] });
+  const out: Uint8Array[] = [];
+  la.attach({ receive: (f) => void out.push(f.slice()), flush: () => {} });
+  const accepted: TcpSocket[] = [];
+  b.tcp.listen({ family: 4, port: PORT }, (s) => void accepted.push(s));
+  const send = (src: number, sport: number, seq: number, ack: number, flags: number, payload = new Uint8Array(0)): void => {
+    const repr = { srcPort: sport, dstPort: PORT, seq, ack, flags, window: 65535, urgent: 0, options: flags & TcpFlags.SYN ? { mss: 1460 } : {}, payload };
+    const hl = tcpHeaderLength(repr);
+    const pkt = new Uint8Array(20 + hl + payload.length);
+    emitIpv4({ src, dst: B4, protocol: 6, ttl: 64, payloadLength: hl + payload.length }, pkt);
+    emitTcp(repr, pkt.subarray(20), pseudoHeaderSumV4(src, B4, 6, hl + payload.length));
+    la.send(pkt);
+    MemoryLink.settle(la, lb);
+  };
+  const synAck = (): { seq: number; flags: number } => {
+    const f = out.pop()!;
+    return { seq: new DataView(f.buffer, f.byteOffset).getUint32(24), flags: f[33]! };
+  };
+  // A spoofed SYN fills the one-entry SYN queue; the client's SYN then gets a cookie.
+  send(A4 + 50, 1000, 1, 0, TcpFlags.SYN);
+  out.length = 0;
+  send(A4, 2000, 5000, 0, TcpFlags.SYN);
+  assert.equal(b.counters.get('tcp.syncookies_sent'), 1);
+  const cookie = synAck().seq;
+  // The spoofed entry goes away (a RST from its "owner"); the client's retransmitted SYN now
+  // makes a half-open entry with an ordinary ISN.
+  send(A4 + 50, 1000, 2, 0, TcpFlags.RST);
+  send(A4, 2000, 5000, 0, TcpFlags.SYN);
+  const isn = synAck().seq;
+  assert.notEqual(isn, cookie);
+  // The client answers the first SYN-ACK it got: the cookie.
+  send(A4, 2000, 5001, (cookie + 1) >>> 0, TcpFlags.ACK, new Uint8Array([1, 2, 3]));
+  assert.equal(b.counters.get('tcp.syn_recv_cookie_ack'), 1);
+  assert.equal(b.counters.get('drop.tcp.syn_recv_bad_ack'), 0, 'no RST');
+  assert.equal(b.counters.get('tcp.syncookies_ok'), 1);
+  assert.equal(accepted.length, 1);
+  assert.equal(accepted[0]!.state, 'ESTABLISHED');
+  // A wrong ACK still gets the RST of RFC 9293 §3.10.7.4.
+  send(A4, 2001, 7000, 0, TcpFlags.SYN);
+  send(A4, 2001, 7001, 12345, TcpFlags.ACK);
+  assert.equal(b.counters.get('drop.tcp.syn_recv_bad_ack'), 1);
+});

@@ -353,6 +353,7 @@ function otherStates(c: TcpConnection, s: Segment): void {
       establishFromSynReceived(c, s);
       if (c.released) return;
     } else {
+      if (L.synRecvCookieAck(c, s)) return;
       L.sendRstRaw(c.family, c.localAddr, c.remoteAddr, c.localPort, c.remotePort, s.ack, 0, false, c.scope);
       L.counters.drop('tcp.syn_recv_bad_ack');
       return;

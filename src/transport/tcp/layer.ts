@@ -685,6 +685,27 @@ export class TcpLayer {
     this.emitRaw(family, dst, src, dport, sport, cookie, seqAdd(s.seq, 1), SYN | ACK, Math.min(rcvBuf, 0xffff), scope);
   }
 
+  /**
+   * @internal An ACK reached a passive SYN-RECEIVED connection but does not acknowledge its
+   * SYN-ACK. When the SYN queue overflowed earlier, the peer may be answering a SYN cookie we
+   * sent for an earlier copy of the same SYN, before its retransmitted SYN found room and made
+   * this half-open entry with another ISN. Linux handles it the same way (tcp_check_req hands
+   * the ACK back to the listener, whose cookie check accepts it): if the ACK is a valid cookie,
+   * the half-open entry is dropped silently and the connection is rebuilt from the cookie.
+   * Returns whether it was.
+   */
+  synRecvCookieAck(c: TcpConnection, s: Segment): boolean {
+    const l = c.listener;
+    if (!l || !this.config.syncookies || s.flags & SYN) return false;
+    const now = this.clock.now();
+    if (now - l.lastCookieTime >= 2 * this.config.syncookiePeriodMs) return false;
+    const table = c.family === 4 ? SYN_COOKIE_MSS_V4 : SYN_COOKIE_MSS_V6;
+    if (this.cookies.check(now, c.localAddr, c.localPort, c.remoteAddr, c.remotePort, s.ack, s.seq, table) === undefined) return false;
+    this.counters.inc('tcp.syn_recv_cookie_ack');
+    c.destroy();
+    return this.cookieAck(l, c.family, c.remoteAddr, c.localAddr, c.remotePort, c.localPort, s, c.scope);
+  }
+
   /** The final ACK of a cookie handshake: rebuild the connection (RFC 4987 §3.6). */
   private cookieAck(l: ListenerImpl, family: 4 | 6, src: IpAddr, dst: IpAddr, sport: number, dport: number, s: Segment, scope: number | undefined): boolean {
     const now = this.clock.now();
