@@ -75,9 +75,8 @@ Services (all on IPv4 and IPv6):
 Scaling:
   --shards N         run N stacks (1..64), one per worker thread, each with the same
                      addresses and services on its own queue of a multi-queue TUN device;
-                     the kernel spreads flows over the queues by their hash (IPv6 flows
-                     with a flow label hash by address only, so they share one shard).
-                     Counter tables show the sums and each shard. Not with --tap or --pcap.
+                     the kernel spreads flows over the queues by their hash. Counter
+                     tables show the sums and each shard. Not with --tap or --pcap.
 
 ${COMMON_OPTIONS}
 Examples:

@@ -12,14 +12,12 @@
  * only ever writes the packets of its own connections through its own queue, so a flow the
  * kernel opened lands on the shard the hash picked, and the shard's replies pin it there.
  * Every shard has the same addresses and services, so whichever shard a new flow lands on can
- * serve it. Fragments of one IPv4 datagram all hash on addresses and protocol only (the
- * dissector takes no ports from fragments), so they reach the same shard and reassemble.
+ * serve it. The hash ignores IPv6 flow labels (the symmetric dissector runs without
+ * FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL), so IPv6 flows spread like IPv4 ones. Every fragment of
+ * a datagram, the first included, hashes on addresses and protocol only (no
+ * FLOW_DISSECTOR_F_PARSE_1ST_FRAG), so a fragmented datagram reaches one shard whole.
  *
  * Limits of steering by the kernel's hash:
- * - IPv6 packets with a non-zero flow label (Linux's TCP and UDP set one by default,
- *   net.ipv6.auto_flowlabels) hash on the addresses only (the symmetric dissector stops at
- *   the flow label), so all such flows between two addresses land on one shard: correct,
- *   but not spread.
  * - Connections a shard opens itself are not steered back to it by a hash the kernel chose:
  *   they work only once the shard's first packet taught the flow table (a SYN does), and the
  *   table forgets a flow after 3 s idle (TUN_FLOW_EXPIRE), after which replies follow the hash.
