@@ -102,6 +102,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
                            InstanceMethod<&TunQueue::TxCounters>("txCounters"),
                            InstanceMethod<&TunQueue::SetOffloadJs>("setOffload"),
                            InstanceMethod<&TunQueue::SetPersistJs>("setPersist"),
+                           InstanceMethod<&TunQueue::SetQueueEnabledJs>("setQueueEnabled"),
                            InstanceMethod<&TunQueue::Close>("close"),
                        });
   }
@@ -290,6 +291,17 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
     RequireOpen(env);
     const bool on = info.Length() > 0 && info[0].ToBoolean().Value();
     Guard(env, [&] { SetPersist(fd_, on, name_); });
+    return env.Undefined();
+  }
+
+  // setQueueEnabled(on): TUNSETQUEUE (multi-queue devices). A disabled queue receives nothing
+  // but keeps the device alive: a process can hold a device open while other threads' queues
+  // carry all the traffic.
+  Napi::Value SetQueueEnabledJs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    const bool on = info.Length() > 0 && info[0].ToBoolean().Value();
+    Guard(env, [&] { SetQueueEnabled(fd_, on, name_); });
     return env.Undefined();
   }
 

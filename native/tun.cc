@@ -80,6 +80,17 @@ void SetPersist(int fd, bool on, const std::string& name) {
   }
 }
 
+void SetQueueEnabled(int fd, bool on, const std::string& name) {
+  ifreq ifr{};
+  ifr.ifr_flags = static_cast<short>(on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE);
+  if (ioctl(fd, TUNSETQUEUE, &ifr) != 0) {
+    const int err = errno;
+    std::string msg = "cannot " + std::string(on ? "enable" : "disable") + " a queue of " + name + ": " + ErrnoText(err);
+    if (err == EINVAL) msg += ". Only a multi-queue device's queues can be disabled, and only once (or enabled when disabled)";
+    throw SysError{err, "TUNSETQUEUE", msg};
+  }
+}
+
 TunDevice OpenTun(const TunOpenOptions& opts) {
   const bool multi = opts.multiQueue || opts.queues > 1;
   const int queues = opts.queues < 1 ? 1 : opts.queues;

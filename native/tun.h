@@ -49,5 +49,9 @@ TunDevice OpenTun(const TunOpenOptions& opts);
 void SetOffload(int fd, unsigned flags, const std::string& name);
 // TUNSETPERSIST on an open queue fd; throws SysError.
 void SetPersist(int fd, bool on, const std::string& name);
+// TUNSETQUEUE on a queue fd of a multi-queue device: off (IFF_DETACH_QUEUE) disables the queue,
+// so the kernel steers no packet to it while the open fd still keeps the device alive; on
+// (IFF_ATTACH_QUEUE) enables it again. Throws SysError.
+void SetQueueEnabled(int fd, bool on, const std::string& name);
 
 }  // namespace netstack

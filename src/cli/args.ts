@@ -76,6 +76,8 @@ export interface HostConfig extends DeviceOptions {
   httpPort: number;
   /** Seconds a clean stop waits for connections to close after their FIN before resetting them. */
   shutdownGrace: number;
+  /** --shards N: N stack shards on worker threads over a multi-queue TUN device; 0 = one stack on the main thread. */
+  shards: number;
 }
 
 /** Where `download`/`upload` connect to. */
@@ -281,6 +283,7 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
     'no-tcp-services': { type: 'boolean' },
     'http-port': { type: 'string' },
     'shutdown-grace': { type: 'string' },
+    shards: { type: 'string' },
   });
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const graceText = str('shutdown-grace');
@@ -310,7 +313,22 @@ export function parseHostArgs(command: 'host' | 'udp-echo', argv: string[]): Hos
   if ([7, 9, 19].includes(httpPort)) {
     throw new UsageError(`--http-port: ${httpPort} is taken by the ${httpPort === 7 ? 'echo' : httpPort === 9 ? 'discard' : 'chargen'} service`, command);
   }
-  return { command, ...parseDeviceOptions(command, values), udpEcho, tcpServices, httpPort, shutdownGrace };
+  const device = parseDeviceOptions(command, values);
+  return { command, ...device, udpEcho, tcpServices, httpPort, shutdownGrace, shards: parseShards(command, str('shards'), device) };
+}
+
+/** Most shards: more threads than cores only add switching (and MAX_TAP_QUEUES is 256). */
+export const SHARDS_MAX = 64;
+
+/** --shards N (host only): which options it cannot go with, and why. */
+function parseShards(command: 'host' | 'udp-echo', text: string | undefined, device: DeviceOptions): number {
+  if (text === undefined) return 0;
+  if (command !== 'host') throw new UsageError('--shards is an option of netstack host', command);
+  const n = parseIntOption(text, '--shards', 1, SHARDS_MAX, command);
+  // ARP/NDP replies reach one queue only, so shards on a TAP device could not resolve neighbours.
+  if (device.tap) throw new UsageError('--shards needs a TUN device (a TAP device needs ARP/NDP, whose replies reach one shard only)', command);
+  if (device.pcap !== undefined) throw new UsageError('--pcap is not supported with --shards', command);
+  return n;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };

@@ -85,6 +85,12 @@ Services (all on IPv4 and IPv6):
   --http-port PORT   the HTTP server's port (default ${DEFAULTS.httpPort}; 0 = off)
   --no-tcp-services  no TCP services at all (TCP to any port is then refused with a RST)
 
+Scaling:
+  --shards N         run N stacks (1..64), one per worker thread, each with the same
+                     addresses and services on its own queue of a multi-queue TUN device;
+                     the kernel spreads flows over the queues by their hash. Counter
+                     tables show the sums and each shard. Not with --tap or --pcap.
+
 ${COMMON_OPTIONS}
 Examples:
   sudo npx netstack host

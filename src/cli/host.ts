@@ -165,6 +165,7 @@ export async function setUpDevice(cfg: DeviceOptions, stackOptions: Partial<Stac
 
 /** Runs the host until SIGINT/SIGTERM (exit status 0) or a fatal link error (status 1). */
 export async function runHost(cfg: HostConfig): Promise<number> {
+  if (cfg.shards > 0) return (await import('./sharded-host.js')).runShardedHost(cfg);
   const device = await setUpDevice(cfg);
   const { stack, devName, mtu } = device;
   const sockets: Socket[] = [];

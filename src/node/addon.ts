@@ -41,6 +41,11 @@ export interface NativeTunQueue {
   setOffload(flags: number): void;
   /** TUNSETPERSIST. */
   setPersist(on: boolean): void;
+  /**
+   * TUNSETQUEUE (multi-queue devices): a disabled queue receives no packet but its open fd
+   * keeps the device alive; enabling it again puts it back into the kernel's steering.
+   */
+  setQueueEnabled(on: boolean): void;
   /** Stops polling, resets offloads to 0 if asked, closes the fd. Idempotent. */
   close(resetOffloads?: boolean): void;
 }

@@ -267,6 +267,12 @@ export class TcpConnection {
     opts: TcpSocketOptions,
     passive: boolean,
   ) {
+    // IPv6 addresses arrive as views into the received packet, valid only until the batch's
+    // flush() returns (src/link/link.ts): links reuse their receive slots, so a kept view would
+    // later read another packet's bytes (an IPv4 packet's, say) and the connection would send
+    // to a wrong address or to none (drop.ipv6.no_route).
+    if (typeof localAddr !== 'number') this.localAddr = localAddr.slice();
+    if (typeof remoteAddr !== 'number') this.remoteAddr = remoteAddr.slice();
     const d = layer.config;
     const timers = layer.timers;
     this.socket = new TcpSocket(this);
