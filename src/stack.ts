@@ -9,7 +9,7 @@
  * defence (`drop.internal.exception`); nothing below is meant to throw.
  */
 import type { Clock, RandomSource } from './core/clock.js';
-import { Counters } from './core/counters.js';
+import { Counters, type Counter } from './core/counters.js';
 import { TimerQueue } from './core/timers.js';
 import type { Link, LinkReceiver } from './link/link.js';
 import { ETHERNET_HEADER_LEN, EtherType, emitEthernet, parseEthernet } from './wire/ethernet.js';
@@ -83,6 +83,10 @@ export class Stack implements IpContext {
   private readonly flushListeners: Array<() => void> = [];
   private closed = false;
   private readonly loopQueue: Array<{ iface: NetInterface; packet: Uint8Array }> = [];
+  /** Per-packet counters, resolved once (src/core/counters.ts). */
+  private readonly cLinkRx: Counter = this.counters.counter('link.rx');
+  /** The receive context of each interface's unicast frames (immutable, shared by every packet). */
+  private readonly rxUnicast = new Map<NetInterface, RxInfo>();
   private readonly loopTimer = this.timers.create(() => this.runLoopback());
 
   constructor(opts: StackOptions) {
@@ -153,8 +157,10 @@ export class Stack implements IpContext {
       iface.ndp = new Ndp(this, iface, this.ipv6);
     }
     this.interfaces.push(iface);
+    const rx: RxInfo = { iface, linkMulticast: false };
+    this.rxUnicast.set(iface, rx);
     const receiver: LinkReceiver = {
-      receive: (frame) => this.receive(iface, frame),
+      receive: (frame) => this.receiveOn(iface, rx, frame),
       flush: () => this.flush(),
     };
     link.attach(receiver);
@@ -213,11 +219,16 @@ export class Stack implements IpContext {
 
   /** One frame from `iface`'s link. Never throws. */
   receive(iface: NetInterface, frame: Uint8Array): void {
+    this.receiveOn(iface, this.rxUnicast.get(iface) ?? { iface, linkMulticast: false }, frame);
+  }
+
+  /** `receive` with the interface's unicast receive context already looked up. */
+  private receiveOn(iface: NetInterface, rx: RxInfo, frame: Uint8Array): void {
     if (this.closed) return;
     try {
-      this.counters.inc('link.rx');
-      if (iface.ethernet) this.receiveEthernet(iface, frame);
-      else this.receiveIp(iface, frame);
+      this.cLinkRx.inc();
+      if (iface.ethernet) this.receiveEthernet(iface, frame, rx);
+      else this.receiveIp(frame, rx);
     } catch {
       this.counters.drop('internal.exception');
     }
@@ -247,19 +258,18 @@ export class Stack implements IpContext {
     }
   }
 
-  private receiveIp(iface: NetInterface, frame: Uint8Array): void {
+  private receiveIp(frame: Uint8Array, rx: RxInfo): void {
     if (frame.length === 0) {
       this.counters.drop('link.empty');
       return;
     }
-    const rx: RxInfo = { iface, linkMulticast: false };
     const v = frame[0]! >>> 4;
     if (v === 4) this.ipv4.input(frame, rx);
     else if (v === 6) this.ipv6.input(frame, rx);
     else this.counters.drop('link.bad_version');
   }
 
-  private receiveEthernet(iface: NetInterface, frame: Uint8Array): void {
+  private receiveEthernet(iface: NetInterface, frame: Uint8Array, unicastRx: RxInfo): void {
     const c = this.counters;
     const eth = parseEthernet(frame);
     if (typeof eth === 'string') {
@@ -272,7 +282,7 @@ export class Stack implements IpContext {
       return;
     }
     const payload = frame.subarray(ETHERNET_HEADER_LEN);
-    const rx: RxInfo = { iface, linkMulticast: isMacMulticast(eth.dst) };
+    const rx: RxInfo = isMacMulticast(eth.dst) ? { iface, linkMulticast: true } : unicastRx;
     switch (eth.ethertype) {
       case EtherType.IPV4:
         this.ipv4.input(payload, rx);

@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import type { Stack } from '../stack.js';
-import { SocketError, type UdpSocket, type RemoteInfo as CoreRemoteInfo } from '../transport/udp.js';
+import { SocketError, type UdpSocket } from '../transport/udp.js';
 
 export type SocketType = 'udp4' | 'udp6';
 
@@ -119,7 +119,7 @@ export class Socket extends EventEmitter {
     }
     this.type = opts.type;
     this.core = stack.udp.open(opts.type === 'udp4' ? 4 : 6, { reuseAddr: opts.reuseAddr ?? false });
-    this.core.onMessage = (data, info) => this.deliver(data, info);
+    this.core.onMessageView = (view, address, port) => this.deliver(view, address, port);
     // ICMP errors about datagrams a connected socket sent, as Node/libuv report them.
     this.core.onError = (code) => {
       const err = systemError(code, 'recvmsg');
@@ -131,9 +131,12 @@ export class Socket extends EventEmitter {
     return this.type === 'udp4' ? 'IPv4' : 'IPv6';
   }
 
-  private deliver(data: Uint8Array, info: CoreRemoteInfo): void {
-    const msg = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const rinfo: RemoteInfo = { address: info.address, family: this.family, port: info.port, size: info.size };
+  /** A datagram: `view` lies in the received frame (valid during this call), so it is copied. */
+  private deliver(view: Uint8Array, address: string, port: number): void {
+    // allocUnsafe takes small buffers from Node's shared pool: no ArrayBuffer per datagram.
+    const msg = Buffer.allocUnsafe(view.length);
+    msg.set(view);
+    const rinfo: RemoteInfo = { address, family: this.type === 'udp4' ? 'IPv4' : 'IPv6', port, size: view.length };
     try {
       this.emit('message', msg, rinfo);
     } catch (e) {
@@ -254,10 +257,7 @@ export class Socket extends EventEmitter {
       } catch (e) {
         err = this.toNodeError(e, 'send', r.address, r.port);
       }
-      process.nextTick(() => {
-        if (f) f(err, err ? undefined : data.length);
-        else if (err) this.emit('error', err);
-      });
+      this.completeSend(f, err, data.length);
       return;
     }
     const portNum = validPort(port, false);
@@ -289,10 +289,13 @@ export class Socket extends EventEmitter {
     }
     const n = data.length;
     const f = cb as SendCallback | undefined;
-    process.nextTick(() => {
-      if (f) f(err, err ? undefined : n);
-      else if (err) this.emit('error', err);
-    });
+    this.completeSend(f, err, n);
+  }
+
+  /** On a later tick, as Node: the callback with (err) or (null, bytes), or 'error' without one. */
+  private completeSend(f: SendCallback | undefined, err: NodeStyleError | null, n: number): void {
+    if (f) process.nextTick(f, err, err ? undefined : n);
+    else if (err) process.nextTick(emitError, this, err);
   }
 
   /**
@@ -392,6 +395,10 @@ export class Socket extends EventEmitter {
   get netStack(): Stack {
     return this.stack;
   }
+}
+
+function emitError(s: Socket, err: Error): void {
+  s.emit('error', err);
 }
 
 function toBytes(msg: Msg, offset?: number, length?: number): Uint8Array {
