@@ -133,9 +133,7 @@ export class Socket extends EventEmitter {
 
   /** A datagram: `view` lies in the received frame (valid during this call), so it is copied. */
   private deliver(view: Uint8Array, address: string, port: number): void {
-    // allocUnsafe takes small buffers from Node's shared pool: no ArrayBuffer per datagram.
-    const msg = Buffer.allocUnsafe(view.length);
-    msg.set(view);
+    const msg = copyOut(view);
     const rinfo: RemoteInfo = { address, family: this.type === 'udp4' ? 'IPv4' : 'IPv6', port, size: view.length };
     try {
       this.emit('message', msg, rinfo);
@@ -395,6 +393,30 @@ export class Socket extends EventEmitter {
   get netStack(): Stack {
     return this.stack;
   }
+}
+
+/**
+ * Received datagrams are copied into slices of a shared slab rather than an ArrayBuffer each (as
+ * Node's Buffer pool, larger: one allocation per ~900 small datagrams). A slice a listener keeps
+ * keeps its slab alive, exactly as a pooled Buffer does; large datagrams get their own buffer.
+ */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MAX_COPY = 4096;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+function copyOut(view: Uint8Array): Buffer {
+  const n = view.length;
+  if (n > SLAB_MAX_COPY) return Buffer.from(view);
+  if (slabUsed + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const msg = Buffer.from(slab, slabUsed, n);
+  msg.set(view);
+  // 8-byte aligned, as Node's pool does.
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return msg;
 }
 
 function emitError(s: Socket, err: Error): void {
