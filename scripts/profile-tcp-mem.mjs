@@ -47,6 +47,7 @@ const fill = () => {
 c.onConnect = fill;
 c.onDrain = fill;
 
+const cpu0 = process.cpuUsage();
 const start = performance.now();
 const deadline = start + limitS * 1000;
 let rounds = 0;
@@ -66,6 +67,8 @@ while (received < total) {
   }
 }
 const el = (performance.now() - start) / 1000;
+const cpu = process.cpuUsage(cpu0);
+const cpuS = (cpu.user + cpu.system) / 1e6;
 const info = c.info();
 process.stdout.write(
   JSON.stringify({
@@ -74,6 +77,8 @@ process.stdout.write(
     mib: Math.round(received / 1048576),
     seconds: Number(el.toFixed(3)),
     gbps: Number(((received * 8) / el / 1e9).toFixed(3)),
+    /** Throughput per CPU-second (less disturbed by other work on the machine than wall time). */
+    gbpsPerCpu: Number(((received * 8) / cpuS / 1e9).toFixed(3)),
     frames,
     rounds,
     framesPerRound: Number((frames / rounds).toFixed(1)),

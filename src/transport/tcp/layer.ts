@@ -21,6 +21,7 @@ import { TcpFlags, TcpOptionsScratch, TcpPacket, emitTcp, readTcpOptions, tcpHea
 import { SocketError } from '../errors.js';
 import { EphemeralPortSelector, hashFlow, randomSipKey, type IpAddr } from '../ports.js';
 import { St, TcpConnection, wscaleFor } from './connection.js';
+import { ConnTable } from './conn-table.js';
 import { Segment, applySynOptions, segmentArrives } from './input.js';
 import { IsnGenerator } from './isn.js';
 import { output, sendSyn, sentRange, startGoBack } from './output.js';
@@ -29,6 +30,9 @@ import { SYN_COOKIE_MSS_V4, SYN_COOKIE_MSS_V6, SynCookies, cookieTsOptions, cook
 import type { TcpListener, TcpSocket, TcpSocketOptions } from './socket.js';
 
 const { SYN, RST, ACK } = TcpFlags;
+
+/** Bytes per receive slab (TcpLayer.rxSlab). */
+const RX_SLAB_SIZE = 256 * 1024;
 
 /** What TCP needs from the IP layer (the Stack implements it; structurally UdpNetwork + MTU). */
 export interface TransportNetwork {
@@ -237,13 +241,19 @@ export class TcpLayer {
   private readonly rxOpts = new TcpOptionsScratch();
   /** @internal */
   inInput = false;
+  /**
+   * The clock read once when a segment arrives: everything done for that segment (RTT samples,
+   * RACK transmit times, timer deadlines) uses this one instant, rather than reading the clock
+   * dozens of times per segment. Valid while `inInput`.
+   */
+  private inputNow = 0;
   private dirty: TcpConnection[] = [];
   private readyListeners: ListenerImpl[] = [];
   /** @internal diagnostics */
   lastInternalError: unknown;
   lastCallbackError: unknown;
 
-  private readonly conns = new Map<string, TcpConnection>();
+  private readonly conns = new ConnTable();
   private readonly listeners = new Map<string, ListenerImpl[]>();
   private readonly isn: IsnGenerator;
   private readonly cookies: SynCookies;
@@ -369,10 +379,10 @@ export class TcpLayer {
     let lport = opts.localPort ?? 0;
     if (lport !== 0) {
       if (!Number.isInteger(lport) || lport < 0 || lport > 65535) throw new SocketError('EINVAL', `bad port ${lport}`, 'connect');
-      if (this.conns.has(connKey(family, localAddr, lport, remote, rport))) throw new SocketError('EADDRINUSE', `address in use: port ${lport}`, 'connect');
+      if (this.conns.has(family, localAddr, lport, remote, rport)) throw new SocketError('EADDRINUSE', `address in use: port ${lport}`, 'connect');
     } else {
       lport =
-        this.ports.select(localAddr, remote, rport, (p) => this.listeners.has(family + '|' + p) || this.conns.has(connKey(family, localAddr, p, remote, rport))) ?? 0;
+        this.ports.select(localAddr, remote, rport, (p) => this.listeners.has(family + '|' + p) || this.conns.has(family, localAddr, p, remote, rport)) ?? 0;
       if (lport === 0) throw new SocketError('EADDRNOTAVAIL', 'no ephemeral port available', 'connect');
     }
     if (this.conns.size >= this.config.maxConnections) {
@@ -389,8 +399,7 @@ export class TcpLayer {
     }
     c.initSend(this.isn.isn(this.clock.now(), localAddr, lport, remote, rport));
     c.tsOffset = this.tsOffset(localAddr, lport, remote, rport);
-    c.key = connKey(family, localAddr, lport, remote, rport);
-    this.conns.set(c.key, c);
+    this.conns.add(c);
     c.setState(St.SYN_SENT);
     this.counters.inc('tcp.active_opens');
     sendSyn(c);
@@ -409,8 +418,45 @@ export class TcpLayer {
 
   // ---- input ------------------------------------------------------------------------------
 
+  /**
+   * @internal Received in-order data is copied into this slab, shared by all connections (one
+   * allocation per RX_SLAB_SIZE bytes rather than one per segment); the application gets views
+   * of it (TcpConnection.deliver). A slab is never written again once replaced, so views stay
+   * valid for as long as the application keeps them.
+   */
+  rxSlab = new Uint8Array(0);
+  private rxSlabUsed = 0;
+
+  /**
+   * @internal Copies `data` into the receive slab and returns its offset there. When `tail`
+   * (a connection's open chunk in the slab, ending at `tailEnd`) ends where the free space
+   * starts, the copy lands right after it so the chunk can grow.
+   */
+  copyIn(data: Uint8Array, tail: Uint8Array | undefined, tailEnd: number): number {
+    const n = data.length;
+    if (this.rxSlabUsed + n > this.rxSlab.length) {
+      this.rxSlab = new Uint8Array(Math.max(RX_SLAB_SIZE, n));
+      this.rxSlabUsed = 0;
+    }
+    // Another connection's data (or nothing) since the tail: 8-byte align the new chunk.
+    if (!(tail === this.rxSlab && tailEnd === this.rxSlabUsed)) {
+      const aligned = (this.rxSlabUsed + 7) & ~7;
+      if (aligned + n <= this.rxSlab.length) this.rxSlabUsed = aligned;
+    }
+    const at = this.rxSlabUsed;
+    this.rxSlab.set(data, at);
+    this.rxSlabUsed = at + n;
+    return at;
+  }
+
+  /** @internal the current time: the arrival time of the segment being processed, else the clock. */
+  now(): number {
+    return this.inInput ? this.inputNow : this.clock.now();
+  }
+
   private input(family: 4 | 6, src: number | Uint8Array, dst: number | Uint8Array, buf: Uint8Array, rx: RxInfo): void {
     const wasIn = this.inInput;
+    if (!wasIn) this.inputNow = this.clock.now();
     this.inInput = true;
     try {
       this.process(family, src, dst, buf, rx);
@@ -484,8 +530,7 @@ export class TcpLayer {
     s.payload = p.payload();
     s.opts = this.rxOpts;
     const scope = family === 6 && isLinkLocal6(src as Uint8Array) ? rx.iface.index : undefined;
-    const key = connKey(family, dst, dport, src, sport);
-    let c = this.conns.get(key);
+    let c = this.conns.get(family, dst, dport, src, sport);
     if (c && c.state === St.TIME_WAIT && s.flags & SYN && !(s.flags & (ACK | RST))) {
       // A new SYN for a TIME-WAIT connection (RFC 9293 §3.10.7.4 note, RFC 6191 / Linux
       // tcp_timewait_state_process): accept when its sequence number (or timestamp) is newer.
@@ -577,8 +622,7 @@ export class TcpLayer {
     c.maxSndWnd = s.window;
     c.sndWl1 = s.seq;
     c.sndWl2 = c.iss;
-    c.key = connKey(family, dst, dport, src, sport);
-    this.conns.set(c.key, c);
+    this.conns.add(c);
     c.inSynQueue = true;
     l.synQueue++;
     l.halfOpen.add(c);
@@ -656,8 +700,7 @@ export class TcpLayer {
     } else c.rcvWscale = 0;
     c.initCongestion();
     c.rcvAdvRight = seqAdd(c.rcvNxt, Math.min(c.rcvBufSize, 0xffff));
-    c.key = connKey(family, dst, dport, src, sport);
-    this.conns.set(c.key, c);
+    this.conns.add(c);
     c.state = St.SYN_RECEIVED;
     this.counters.inc('tcp.passive_opens');
     segmentArrives(c, s);
@@ -720,7 +763,7 @@ export class TcpLayer {
       const i = c.listener.pending.indexOf(c);
       if (i >= 0) c.listener.pending.splice(i, 1);
     }
-    if (this.conns.get(c.key) === c) this.conns.delete(c.key);
+    this.conns.delete(c);
     this.timers.cancel(c.eventTimer);
     if (c.accepted) c.scheduleEvents();
   }
@@ -805,7 +848,7 @@ export class TcpLayer {
     const lport = (tcp[0]! << 8) | tcp[1]!;
     const rport = (tcp[2]! << 8) | tcp[3]!;
     const seq = ((tcp[4]! << 24) | (tcp[5]! << 16) | (tcp[6]! << 8) | tcp[7]!) >>> 0;
-    const c = this.conns.get(connKey(family, local, lport, remote, rport));
+    const c = this.conns.get(family, local, lport, remote, rport);
     if (!c || c.state === St.TIME_WAIT) return C.drop('tcp.icmp_no_connection');
     // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.NXT.
     if (!sentRange(c, seq)) return C.drop('tcp.icmp_bad_seq');
@@ -894,9 +937,6 @@ function addrKey(a: IpAddr): string {
   return s;
 }
 
-function connKey(family: 4 | 6, local: IpAddr, lport: number, remote: IpAddr, rport: number): string {
-  return family + '|' + addrKey(local) + '|' + lport + '|' + addrKey(remote) + '|' + rport;
-}
 
 function isZero(a: IpAddr): boolean {
   if (typeof a === 'number') return a === 0;
