@@ -44,3 +44,26 @@ process.stdout.write(`samples: ${total} (idle ${pct(idle)}, busy ${pct(total - i
 for (const [l, k] of [...self].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(k)}  ${l}\n`);
 process.stdout.write('\ninclusive time:\n');
 for (const [l, k] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(k)}  ${l}\n`);
+
+// `--callers NAME`: who calls functions named NAME (self samples of NAME by caller label).
+const ci = process.argv.indexOf('--callers');
+if (ci > 0) {
+  const name = process.argv[ci + 1];
+  const by = new Map();
+  for (const [id, k] of counts) {
+    const node = byId.get(id);
+    if (node.callFrame.functionName !== name) continue;
+    // The nearest caller that is not a wrapper of the same name or a Node internal.
+    let p = parent.get(id);
+    const chain = [];
+    while (p !== undefined && chain.length < 4) {
+      const lab = label(byId.get(p));
+      if (!/^now |node:internal|runtime\.js/.test(lab)) chain.push(lab.replace(/ src\//, ' '));
+      p = parent.get(p);
+    }
+    const l = chain.join(' < ') || '(none)';
+    by.set(l, (by.get(l) ?? 0) + k);
+  }
+  process.stdout.write(`\ncallers of ${name} (self samples):\n`);
+  for (const [l, k] of [...by].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(k)}  ${l}\n`);
+}

@@ -356,7 +356,7 @@ export class Stack implements IpContext {
     return {
       ...udp,
       mtu4: (dst) => {
-        const local = this.interfaces.find((i) => i.hasIpv4(dst));
+        const local = this.ipv4.localInterface(dst);
         if (local) return local.mtu;
         const r = this.routes.lookup4(dst);
         return r ? this.ipv4.pathMtu(r.iface, dst) : 1280;

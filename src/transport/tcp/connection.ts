@@ -313,11 +313,14 @@ export class TcpConnection {
 
   /** Runs a timer callback: never throws into the timer queue, then delivers events. */
   private guard(fn: () => void): void {
+    this.layer.pinNow();
     try {
       fn();
     } catch (e) {
       this.layer.counters.inc('tcp.internal_error');
       this.layer.lastInternalError = e;
+    } finally {
+      this.layer.unpinNow();
     }
     this.flushEvents();
   }
@@ -591,7 +594,15 @@ export class TcpConnection {
     if (this.state === St.CLOSE_WAIT || this.state === St.ESTABLISHED || this.state === St.SYN_SENT || this.state === St.SYN_RECEIVED) {
       const n = this.sendBuf.append(data);
       if (n < data.length) this.wantDrain = true;
-      if (n > 0 && (this.state === St.ESTABLISHED || this.state === St.CLOSE_WAIT)) output(this);
+      if (n > 0 && (this.state === St.ESTABLISHED || this.state === St.CLOSE_WAIT)) {
+        const L = this.layer;
+        L.pinNow();
+        try {
+          output(this);
+        } finally {
+          L.unpinNow();
+        }
+      }
       return n;
     }
     this.evError ??= new SocketError('EPIPE', 'connection is closing', 'write');

@@ -242,11 +242,13 @@ export class TcpLayer {
   /** @internal */
   inInput = false;
   /**
-   * The clock read once when a segment arrives: everything done for that segment (RTT samples,
-   * RACK transmit times, timer deadlines) uses this one instant, rather than reading the clock
-   * dozens of times per segment. Valid while `inInput`.
+   * The clock read once per unit of work — a segment's arrival, a user call, a timer: everything
+   * done for it (RTT samples, RACK transmit times, timestamps, timer deadlines) uses that one
+   * instant rather than reading the clock dozens of times per segment. Valid while `pinDepth`
+   * is non-zero (pinNow/unpinNow nest); application callbacks run unpinned.
    */
-  private inputNow = 0;
+  private pinnedNow = 0;
+  private pinDepth = 0;
   private dirty: TcpConnection[] = [];
   private readyListeners: ListenerImpl[] = [];
   /** @internal diagnostics */
@@ -449,14 +451,24 @@ export class TcpLayer {
     return at;
   }
 
-  /** @internal the current time: the arrival time of the segment being processed, else the clock. */
+  /** @internal the current time: the pinned instant of the work in progress, else the clock. */
   now(): number {
-    return this.inInput ? this.inputNow : this.clock.now();
+    return this.pinDepth > 0 ? this.pinnedNow : this.clock.now();
+  }
+
+  /** @internal starts a unit of work (see pinnedNow); pair with unpinNow. */
+  pinNow(): void {
+    if (this.pinDepth++ === 0) this.pinnedNow = this.clock.now();
+  }
+
+  /** @internal */
+  unpinNow(): void {
+    this.pinDepth--;
   }
 
   private input(family: 4 | 6, src: number | Uint8Array, dst: number | Uint8Array, buf: Uint8Array, rx: RxInfo): void {
     const wasIn = this.inInput;
-    if (!wasIn) this.inputNow = this.clock.now();
+    this.pinNow();
     this.inInput = true;
     try {
       this.process(family, src, dst, buf, rx);
@@ -465,6 +477,7 @@ export class TcpLayer {
       this.lastInternalError = e;
     } finally {
       this.inInput = wasIn;
+      this.unpinNow();
     }
     if (!wasIn) this.flushDirty();
   }
@@ -804,7 +817,9 @@ export class TcpLayer {
 
   private routeMssTo(family: 4 | 6, remote: IpAddr, scope: number | undefined): number {
     let mtu = family === 4 ? this.network.mtu4(remote as number) : this.network.mtu6(remote as Uint8Array, scope);
-    const p = (family === 4 ? this.pmtu4 : this.pmtu6).get(addrKey(remote));
+    const cache = family === 4 ? this.pmtu4 : this.pmtu6;
+    // (Checked for every output run: skip building the key while nothing was learned.)
+    const p = cache.size === 0 ? undefined : cache.get(addrKey(remote));
     if (p !== undefined && p < mtu) mtu = p;
     const hdr = family === 4 ? 40 : 60;
     const min = family === 4 ? 536 : 1220;
