@@ -217,13 +217,22 @@ export class Stack implements IpContext {
 
   // ---- receive --------------------------------------------------------------------------------
 
-  /** One frame from `iface`'s link. Never throws. */
+  /** One frame from `iface`'s link, processed completely (not part of a batch). Never throws. */
   receive(iface: NetInterface, frame: Uint8Array): void {
-    this.receiveOn(iface, this.rxUnicast.get(iface) ?? { iface, linkMulticast: false }, frame);
+    this.receiveFrame(iface, this.rxUnicast.get(iface) ?? { iface, linkMulticast: false }, frame);
   }
 
-  /** `receive` with the interface's unicast receive context already looked up. */
+  /**
+   * A frame of a link batch (the link calls flush() after it), with the interface's unicast
+   * receive context already looked up: TCP defers its output and events to the flush.
+   */
   private receiveOn(iface: NetInterface, rx: RxInfo, frame: Uint8Array): void {
+    if (this.closed) return;
+    this.tcp.batching = true;
+    this.receiveFrame(iface, rx, frame);
+  }
+
+  private receiveFrame(iface: NetInterface, rx: RxInfo, frame: Uint8Array): void {
     if (this.closed) return;
     try {
       this.cLinkRx.inc();
@@ -244,6 +253,11 @@ export class Stack implements IpContext {
   }
 
   private flush(): void {
+    try {
+      this.tcp.endBatch();
+    } catch {
+      this.counters.drop('internal.exception');
+    }
     try {
       this.onFlush?.();
     } catch {

@@ -153,6 +153,10 @@ export class TcpConnection {
   ackPending = false;
   /** An ACK must go out at the end of this segment's processing (unless data carried it). */
   ackNow = false;
+  /** Queued for output at the end of the current link batch (TcpLayer.deferOutput). */
+  outputPending = false;
+  /** In the layer's list of connections with events to deliver (TcpLayer.markDirty). */
+  dirtyQueued = false;
   /** Bytes received since the last ACK we sent. */
   unackedRcv = 0;
   /** Immediate ACKs still to send (quick-ack mode, Linux icsk_ack.quick). */

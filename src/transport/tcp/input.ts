@@ -52,13 +52,23 @@ function sackBlocksOf(s: Segment): SackBlock[] {
   return blocksScratch;
 }
 
-/** Entry point: a segment for connection `c` (never LISTEN, handled by the layer). */
+/**
+ * Entry point: a segment for connection `c` (never LISTEN, handled by the layer). Inside a link
+ * batch (TcpLayer.batching) the output step waits for the end of the batch, so that one ACK
+ * (and one output run) answers every segment of the batch for this connection.
+ */
 export function segmentArrives(c: TcpConnection, s: Segment): void {
   c.segmentsReceived++;
   if (c.state === St.SYN_SENT) synSent(c, s);
   else otherStates(c, s);
   if (c.released) return;
-  // Send what the ACK allowed, then any ACK still owed.
+  if (c.layer.batching) c.layer.deferOutput(c);
+  else afterSegments(c);
+}
+
+/** After one segment, or a batch of them: send what the ACKs allowed, then any ACK still owed. */
+export function afterSegments(c: TcpConnection): void {
+  if (c.released) return;
   if (c.state !== St.SYN_SENT && c.state !== St.SYN_RECEIVED && c.state !== St.TIME_WAIT) output(c);
   if (c.ackNow) sendAck(c);
 }

@@ -10,7 +10,7 @@
  * `drop.tcp.<reason>`.
  */
 import type { Clock, RandomSource } from '../../core/clock.js';
-import type { Counters } from '../../core/counters.js';
+import type { Counter, Counters } from '../../core/counters.js';
 import type { SipKey } from '../../core/siphash.js';
 import type { TimerQueue } from '../../core/timers.js';
 import type { ProtocolHandler4, ProtocolHandler6, RxInfo } from '../../ip/context.js';
@@ -22,7 +22,7 @@ import { SocketError } from '../errors.js';
 import { EphemeralPortSelector, hashFlow, randomSipKey, type IpAddr } from '../ports.js';
 import { St, TcpConnection, wscaleFor } from './connection.js';
 import { ConnTable } from './conn-table.js';
-import { Segment, applySynOptions, segmentArrives } from './input.js';
+import { Segment, afterSegments, applySynOptions, segmentArrives } from './input.js';
 import { IsnGenerator } from './isn.js';
 import { output, sendSyn, sentRange, startGoBack } from './output.js';
 import { seqAdd, seqGt } from './seq.js';
@@ -277,6 +277,7 @@ export class TcpLayer {
     this.random = deps.random;
     this.timers = deps.timers;
     this.counters = deps.counters;
+    this.cRx = deps.counters.counter('tcp.rx');
     this.isn = IsnGenerator.fromRandom(deps.random);
     this.cookies = SynCookies.fromRandom(deps.random, { periodMs: this.config.syncookiePeriodMs });
     this.ports = new EphemeralPortSelector(deps.random, { min: this.config.ephemeralMin, max: this.config.ephemeralMax });
@@ -451,6 +452,59 @@ export class TcpLayer {
     return at;
   }
 
+  /**
+   * @internal Set by the Stack while a link batch is being received (until endBatch, at the
+   * batch's flush): segments are processed as they come, but each connection's output — data
+   * the ACKs allow, and the ACK owed (RFC 9293 §3.8.6.3 / RFC 5681 §4.2 decide whether one is
+   * owed, per segment) — runs once, at the end of the batch, so one cumulative ACK answers the
+   * whole batch, as a receiver with GRO does.
+   */
+  batching = false;
+  private pendingOutput: TcpConnection[] = [];
+  private readonly cRx: Counter;
+
+  /** @internal a connection with output due at the end of the batch. */
+  deferOutput(c: TcpConnection): void {
+    if (c.outputPending) return;
+    c.outputPending = true;
+    this.pendingOutput.push(c);
+  }
+
+  /**
+   * The link batch is over: run the deferred output of every connection, in arrival order, then
+   * the application events (as after a single segment: output first, then events).
+   */
+  endBatch(): void {
+    this.batching = false;
+    if (this.pendingOutput.length === 0) {
+      if (!this.inInput && (this.dirty.length > 0 || this.readyListeners.length > 0)) this.flushDirty();
+      return;
+    }
+    const wasIn = this.inInput;
+    this.pinNow();
+    this.inInput = true;
+    try {
+      // Output cannot defer more (batching is off), but keep the loop safe if it did.
+      for (let guard = 0; guard < 4 && this.pendingOutput.length > 0; guard++) {
+        const list = this.pendingOutput;
+        this.pendingOutput = [];
+        for (const c of list) {
+          c.outputPending = false;
+          try {
+            afterSegments(c);
+          } catch (e) {
+            this.counters.inc('tcp.internal_error');
+            this.lastInternalError = e;
+          }
+        }
+      }
+    } finally {
+      this.inInput = wasIn;
+      this.unpinNow();
+    }
+    if (!wasIn) this.flushDirty();
+  }
+
   /** @internal the current time: the pinned instant of the work in progress, else the clock. */
   now(): number {
     return this.pinDepth > 0 ? this.pinnedNow : this.clock.now();
@@ -479,7 +533,8 @@ export class TcpLayer {
       this.inInput = wasIn;
       this.unpinNow();
     }
-    if (!wasIn) this.flushDirty();
+    // Application events wait for the end of the batch (endBatch) when batching.
+    if (!wasIn && !this.batching) this.flushDirty();
   }
 
   private flushDirty(): void {
@@ -489,18 +544,21 @@ export class TcpLayer {
       for (const l of ls) this.deliverPending(l);
       const d = this.dirty;
       this.dirty = [];
+      for (const c of d) c.dirtyQueued = false;
       for (const c of d) c.flushEvents();
     }
   }
 
   /** @internal */
   markDirty(c: TcpConnection): void {
-    if (!this.dirty.includes(c)) this.dirty.push(c);
+    if (c.dirtyQueued) return;
+    c.dirtyQueued = true;
+    this.dirty.push(c);
   }
 
   private process(family: 4 | 6, src: number | Uint8Array, dst: number | Uint8Array, buf: Uint8Array, rx: RxInfo): void {
     const C = this.counters;
-    C.inc('tcp.rx');
+    this.cRx.inc();
     const bad = TcpPacket.check(buf);
     if (bad) {
       C.drop(bad);
