@@ -249,6 +249,8 @@ export class Ipv6Layer {
 
   /** The MTU towards `dst`: the interface MTU, lowered by a learned path MTU. */
   pathMtu(iface: NetInterface, dst: Uint8Array): number {
+    // (Asked for every packet sent: skip building the key while nothing was learned.)
+    if (this.pmtu.size === 0) return iface.mtu;
     const p = this.pmtu.get(v6Key(dst));
     return p === undefined ? iface.mtu : Math.min(p, iface.mtu);
   }
