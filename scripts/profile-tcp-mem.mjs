@@ -84,6 +84,7 @@ process.stdout.write(
     framesPerRound: Number((frames / rounds).toFixed(1)),
     retransmits: info.retransmits ?? info.totalRetrans,
     complete: received >= total,
+    senderCounters: Object.fromEntries(Object.entries(a.counters.snapshot()).filter(([k]) => /rto|tlp|rack|fast_retr|retrans|dsack|undo|drop/.test(k))),
   }) + '\n',
 );
 a.close();

@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 
+process.stdout.on('error', () => process.exit(0));
+
 const file = process.argv[2];
 const n = Number(process.argv[3] ?? 30);
 if (!file) {
@@ -66,4 +68,17 @@ if (ci > 0) {
   }
   process.stdout.write(`\ncallers of ${name} (self samples):\n`);
   for (const [l, k] of [...by].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(k)}  ${l}\n`);
+}
+
+// `--lines NAME`: self samples of functions named NAME by source line (positionTicks).
+const li = process.argv.indexOf('--lines');
+if (li > 0) {
+  const name = process.argv[li + 1];
+  const lines = new Map();
+  for (const node of prof.nodes) {
+    if (node.callFrame.functionName !== name) continue;
+    for (const t of node.positionTicks ?? []) lines.set(t.line, (lines.get(t.line) ?? 0) + t.ticks);
+  }
+  process.stdout.write(`\nlines of ${name} (self ticks; JS line numbers of dist/):\n`);
+  for (const [l, k] of [...lines].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${String(k).padStart(6)}  line ${l}\n`);
 }
