@@ -80,7 +80,7 @@ export class Stack implements IpContext {
   readonly tcp: TcpLayer;
   /** Called after each receive batch (e.g. TCP flushes ACKs), before the flush listeners. */
   onFlush: (() => void) | undefined;
-  private readonly flushListeners: Array<() => void> = [];
+  private flushListeners: ReadonlyArray<() => void> = [];
   private closed = false;
   private readonly loopQueue: Array<{ iface: NetInterface; packet: Uint8Array }> = [];
   /** Per-packet counters, resolved once (src/core/counters.ts). */
@@ -245,10 +245,11 @@ export class Stack implements IpContext {
 
   /** Adds a listener called after each receive batch; returns a function that removes it. */
   addFlushListener(fn: () => void): () => void {
-    this.flushListeners.push(fn);
+    // Copy on write: flush() iterates the current array without copying it per batch.
+    this.flushListeners = [...this.flushListeners, fn];
     return () => {
       const i = this.flushListeners.indexOf(fn);
-      if (i >= 0) this.flushListeners.splice(i, 1);
+      if (i >= 0) this.flushListeners = this.flushListeners.filter((_, k) => k !== i);
     };
   }
 
@@ -263,7 +264,7 @@ export class Stack implements IpContext {
     } catch {
       this.counters.drop('internal.exception');
     }
-    for (const fn of [...this.flushListeners]) {
+    for (const fn of this.flushListeners) {
       try {
         fn();
       } catch {

@@ -44,6 +44,7 @@ export class Segment {
 }
 
 const blocksScratch: SackBlock[] = [];
+const NO_BLOCKS: readonly SackBlock[] = Object.freeze([]);
 
 function sackBlocksOf(s: Segment): SackBlock[] {
   blocksScratch.length = 0;
@@ -461,7 +462,7 @@ function processAck(c: TcpConnection, s: Segment): void {
   }
   let rackLost = false;
   if (sb) {
-    const r = sb.update(ack, s.opts.sackCount > 0 ? sackBlocksOf(s) : []);
+    const r = sb.update(ack, s.opts.sackCount > 0 ? sackBlocksOf(s) : NO_BLOCKS);
     newlySacked = r.newlySacked;
     recoveryEnded = r.recoveryEnded;
     dsack = r.dsack;
