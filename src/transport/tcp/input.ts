@@ -46,10 +46,23 @@ export class Segment {
 const blocksScratch: SackBlock[] = [];
 const NO_BLOCKS: readonly SackBlock[] = Object.freeze([]);
 
+/** Reused block objects (the scoreboard copies what it keeps): no allocation per SACK. */
+const blockPool: SackBlock[] = [
+  { start: 0, end: 0 },
+  { start: 0, end: 0 },
+  { start: 0, end: 0 },
+  { start: 0, end: 0 },
+];
+
 function sackBlocksOf(s: Segment): SackBlock[] {
   blocksScratch.length = 0;
   const o = s.opts;
-  for (let i = 0; i < o.sackCount; i++) blocksScratch.push({ start: o.sackBlocks[2 * i]!, end: o.sackBlocks[2 * i + 1]! });
+  for (let i = 0; i < o.sackCount; i++) {
+    const b = blockPool[i]!;
+    b.start = o.sackBlocks[2 * i]!;
+    b.end = o.sackBlocks[2 * i + 1]!;
+    blocksScratch.push(b);
+  }
   return blocksScratch;
 }
 
