@@ -9,7 +9,7 @@
  * defence (`drop.internal.exception`); nothing below is meant to throw.
  */
 import type { Clock, RandomSource } from './core/clock.js';
-import { Counters } from './core/counters.js';
+import { Counters, type Counter } from './core/counters.js';
 import { TimerQueue } from './core/timers.js';
 import type { Link, LinkReceiver } from './link/link.js';
 import { ETHERNET_HEADER_LEN, EtherType, emitEthernet, parseEthernet } from './wire/ethernet.js';
@@ -82,9 +82,13 @@ export class Stack implements IpContext {
   readonly tcp: TcpLayer;
   /** Called after each receive batch (e.g. TCP flushes ACKs), before the flush listeners. */
   onFlush: (() => void) | undefined;
-  private readonly flushListeners: Array<() => void> = [];
+  private flushListeners: ReadonlyArray<() => void> = [];
   private closed = false;
   private readonly loopQueue: Array<{ iface: NetInterface; packet: Uint8Array }> = [];
+  /** Per-packet counters, resolved once (src/core/counters.ts). */
+  private readonly cLinkRx: Counter = this.counters.counter('link.rx');
+  /** The receive context of each interface's unicast frames (immutable, shared by every packet). */
+  private readonly rxUnicast = new Map<NetInterface, RxInfo>();
   private readonly loopTimer = this.timers.create(() => this.runLoopback());
 
   constructor(opts: StackOptions) {
@@ -155,8 +159,10 @@ export class Stack implements IpContext {
       iface.ndp = new Ndp(this, iface, this.ipv6);
     }
     this.interfaces.push(iface);
+    const rx: RxInfo = { iface, linkMulticast: false };
+    this.rxUnicast.set(iface, rx);
     const receiver: LinkReceiver = {
-      receive: (frame) => this.receive(iface, frame),
+      receive: (frame) => this.receiveOn(iface, rx, frame),
       flush: () => this.flush(),
     };
     link.attach(receiver);
@@ -223,13 +229,27 @@ export class Stack implements IpContext {
 
   // ---- receive --------------------------------------------------------------------------------
 
-  /** One frame from `iface`'s link. Never throws. */
+  /** One frame from `iface`'s link, processed completely (not part of a batch). Never throws. */
   receive(iface: NetInterface, frame: Uint8Array): void {
+    this.receiveFrame(iface, this.rxUnicast.get(iface) ?? { iface, linkMulticast: false }, frame);
+  }
+
+  /**
+   * A frame of a link batch (the link calls flush() after it), with the interface's unicast
+   * receive context already looked up: TCP defers its output and events to the flush.
+   */
+  private receiveOn(iface: NetInterface, rx: RxInfo, frame: Uint8Array): void {
+    if (this.closed) return;
+    this.tcp.batching = true;
+    this.receiveFrame(iface, rx, frame);
+  }
+
+  private receiveFrame(iface: NetInterface, rx: RxInfo, frame: Uint8Array): void {
     if (this.closed) return;
     try {
-      this.counters.inc('link.rx');
-      if (iface.ethernet) this.receiveEthernet(iface, frame);
-      else this.receiveIp(iface, frame);
+      this.cLinkRx.inc();
+      if (iface.ethernet) this.receiveEthernet(iface, frame, rx);
+      else this.receiveIp(frame, rx);
     } catch {
       this.counters.drop('internal.exception');
     }
@@ -237,20 +257,26 @@ export class Stack implements IpContext {
 
   /** Adds a listener called after each receive batch; returns a function that removes it. */
   addFlushListener(fn: () => void): () => void {
-    this.flushListeners.push(fn);
+    // Copy on write: flush() iterates the current array without copying it per batch.
+    this.flushListeners = [...this.flushListeners, fn];
     return () => {
       const i = this.flushListeners.indexOf(fn);
-      if (i >= 0) this.flushListeners.splice(i, 1);
+      if (i >= 0) this.flushListeners = this.flushListeners.filter((_, k) => k !== i);
     };
   }
 
   private flush(): void {
     try {
+      this.tcp.endBatch();
+    } catch {
+      this.counters.drop('internal.exception');
+    }
+    try {
       this.onFlush?.();
     } catch {
       this.counters.drop('internal.exception');
     }
-    for (const fn of [...this.flushListeners]) {
+    for (const fn of this.flushListeners) {
       try {
         fn();
       } catch {
@@ -259,19 +285,18 @@ export class Stack implements IpContext {
     }
   }
 
-  private receiveIp(iface: NetInterface, frame: Uint8Array): void {
+  private receiveIp(frame: Uint8Array, rx: RxInfo): void {
     if (frame.length === 0) {
       this.counters.drop('link.empty');
       return;
     }
-    const rx: RxInfo = { iface, linkMulticast: false };
     const v = frame[0]! >>> 4;
     if (v === 4) this.ipv4.input(frame, rx);
     else if (v === 6) this.ipv6.input(frame, rx);
     else this.counters.drop('link.bad_version');
   }
 
-  private receiveEthernet(iface: NetInterface, frame: Uint8Array): void {
+  private receiveEthernet(iface: NetInterface, frame: Uint8Array, unicastRx: RxInfo): void {
     const c = this.counters;
     const eth = parseEthernet(frame);
     if (typeof eth === 'string') {
@@ -284,7 +309,7 @@ export class Stack implements IpContext {
       return;
     }
     const payload = frame.subarray(ETHERNET_HEADER_LEN);
-    const rx: RxInfo = { iface, linkMulticast: isMacMulticast(eth.dst) };
+    const rx: RxInfo = isMacMulticast(eth.dst) ? { iface, linkMulticast: true } : unicastRx;
     switch (eth.ethertype) {
       case EtherType.IPV4:
         this.ipv4.input(payload, rx);
@@ -358,7 +383,7 @@ export class Stack implements IpContext {
     return {
       ...udp,
       mtu4: (dst) => {
-        const local = this.interfaces.find((i) => i.hasIpv4(dst));
+        const local = this.ipv4.localInterface(dst);
         if (local) return local.mtu;
         const r = this.routes.lookup4(dst);
         return r ? this.ipv4.pathMtu(r.iface, dst) : 1280;

@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import type { Stack } from '../stack.js';
-import { SocketError, type UdpSocket, type RemoteInfo as CoreRemoteInfo } from '../transport/udp.js';
+import { SocketError, type UdpSocket } from '../transport/udp.js';
 
 export type SocketType = 'udp4' | 'udp6';
 
@@ -119,7 +119,7 @@ export class Socket extends EventEmitter {
     }
     this.type = opts.type;
     this.core = stack.udp.open(opts.type === 'udp4' ? 4 : 6, { reuseAddr: opts.reuseAddr ?? false });
-    this.core.onMessage = (data, info) => this.deliver(data, info);
+    this.core.onMessageView = (view, address, port) => this.deliver(view, address, port);
     // ICMP errors about datagrams a connected socket sent, as Node/libuv report them.
     this.core.onError = (code) => {
       const err = systemError(code, 'recvmsg');
@@ -131,9 +131,10 @@ export class Socket extends EventEmitter {
     return this.type === 'udp4' ? 'IPv4' : 'IPv6';
   }
 
-  private deliver(data: Uint8Array, info: CoreRemoteInfo): void {
-    const msg = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const rinfo: RemoteInfo = { address: info.address, family: this.family, port: info.port, size: info.size };
+  /** A datagram: `view` lies in the received frame (valid during this call), so it is copied. */
+  private deliver(view: Uint8Array, address: string, port: number): void {
+    const msg = copyOut(view);
+    const rinfo: RemoteInfo = { address, family: this.type === 'udp4' ? 'IPv4' : 'IPv6', port, size: view.length };
     try {
       this.emit('message', msg, rinfo);
     } catch (e) {
@@ -200,9 +201,9 @@ export class Socket extends EventEmitter {
   send(msg: Msg, port: number | string, callback?: SendCallback): void;
   send(msg: Msg, offset: number, length: number, port: number | string, address?: string, callback?: SendCallback): void;
   send(msg: Msg, offset: number, length: number, port: number | string, callback?: SendCallback): void;
-  send(msg: Msg, ...args: unknown[]): void {
-    // Node's own disambiguation (lib/dgram.js Socket.prototype.send).
-    const [a0, a1, a2, a3, a4] = args;
+  send(msg: Msg, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown): void {
+    // Node's own disambiguation (lib/dgram.js Socket.prototype.send). (Named parameters rather
+    // than a rest array: no allocation per datagram.)
     let offset: number | undefined;
     let length: number | undefined;
     let port: unknown;
@@ -254,10 +255,7 @@ export class Socket extends EventEmitter {
       } catch (e) {
         err = this.toNodeError(e, 'send', r.address, r.port);
       }
-      process.nextTick(() => {
-        if (f) f(err, err ? undefined : data.length);
-        else if (err) this.emit('error', err);
-      });
+      this.completeSend(f, err, data.length);
       return;
     }
     const portNum = validPort(port, false);
@@ -289,10 +287,13 @@ export class Socket extends EventEmitter {
     }
     const n = data.length;
     const f = cb as SendCallback | undefined;
-    process.nextTick(() => {
-      if (f) f(err, err ? undefined : n);
-      else if (err) this.emit('error', err);
-    });
+    this.completeSend(f, err, n);
+  }
+
+  /** On a later tick, as Node: the callback with (err) or (null, bytes), or 'error' without one. */
+  private completeSend(f: SendCallback | undefined, err: NodeStyleError | null, n: number): void {
+    if (f) process.nextTick(f, err, err ? undefined : n);
+    else if (err) process.nextTick(emitError, this, err);
   }
 
   /**
@@ -392,6 +393,34 @@ export class Socket extends EventEmitter {
   get netStack(): Stack {
     return this.stack;
   }
+}
+
+/**
+ * Received datagrams are copied into slices of a shared slab rather than an ArrayBuffer each (as
+ * Node's Buffer pool, larger: one allocation per ~900 small datagrams). A slice a listener keeps
+ * keeps its slab alive, exactly as a pooled Buffer does; large datagrams get their own buffer.
+ */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MAX_COPY = 4096;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+function copyOut(view: Uint8Array): Buffer {
+  const n = view.length;
+  if (n > SLAB_MAX_COPY) return Buffer.from(view);
+  if (slabUsed + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const msg = Buffer.from(slab, slabUsed, n);
+  msg.set(view);
+  // 8-byte aligned, as Node's pool does.
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return msg;
+}
+
+function emitError(s: Socket, err: Error): void {
+  s.emit('error', err);
 }
 
 function toBytes(msg: Msg, offset?: number, length?: number): Uint8Array {

@@ -26,6 +26,7 @@ import {
 import { IPV4_HEADER_LEN, type Ipv4Parsed } from '../wire/ipv4.js';
 import { isIpv4Multicast, isIpv4Broadcast } from '../wire/address.js';
 import type { IpContext, RxInfo } from './context.js';
+import type { Counter } from '../core/counters.js';
 import type { Ipv4Layer } from './ipv4.js';
 import { PROTO_ICMP } from './ipv4.js';
 
@@ -93,14 +94,26 @@ export class Icmp4 {
   /** ICMP errors we receive. */
   onError: ((e: Icmp4ErrorInfo) => void) | undefined;
 
+  /** Counters of the echo path, resolved once. */
+  private readonly cRx: Counter;
+  private readonly cRxEchoRequest: Counter;
+  private readonly cTxEchoReply: Counter;
+  private readonly cTx: Counter;
+
   constructor(
     private readonly ctx: IpContext,
     private readonly ip: Ipv4Layer,
-  ) {}
+  ) {
+    const c = ctx.counters;
+    this.cRx = c.counter('icmp.rx');
+    this.cRxEchoRequest = c.counter('icmp.rx.echo_request');
+    this.cTxEchoReply = c.counter('icmp.tx.echo_reply');
+    this.cTx = c.counter('icmp.tx');
+  }
 
   input(ip: Ipv4Parsed, rx: RxInfo, multicast: boolean): void {
     const c = this.ctx.counters;
-    c.inc('icmp.rx');
+    this.cRx.inc();
     const m = parseIcmpv4(ip.payload);
     if (typeof m === 'string') {
       c.drop(m);
@@ -108,13 +121,13 @@ export class Icmp4 {
     }
     switch (m.kind) {
       case 'echoRequest':
-        c.inc('icmp.rx.echo_request');
+        this.cRxEchoRequest.inc();
         if (multicast || rx.linkMulticast) {
           c.drop('icmp.echo_broadcast_ignored');
           return;
         }
         this.sendMessage(ip.dst, ip.src, { kind: 'echoReply', ident: m.ident, seq: m.seq, data: m.data });
-        c.inc('icmp.tx.echo_reply');
+        this.cTxEchoReply.inc();
         return;
       case 'echoReply':
         c.inc('icmp.rx.echo_reply');
@@ -161,7 +174,7 @@ export class Icmp4 {
   private sendMessage(src: number, dst: number, repr: Parameters<typeof emitIcmpv4>[0]): string | null {
     const buf = new Uint8Array(icmpv4Length(repr));
     emitIcmpv4(repr, buf);
-    this.ctx.counters.inc('icmp.tx');
+    this.cTx.inc();
     return this.ip.output(src, dst, PROTO_ICMP, buf);
   }
 

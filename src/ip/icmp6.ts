@@ -27,6 +27,7 @@ import { ndpCheckIpHeader } from '../wire/ndp.js';
 import { pseudoHeaderSumV6 } from '../wire/checksum.js';
 import { isIpv6Multicast, isIpv6Unspecified } from '../wire/address.js';
 import type { IpContext, RxInfo } from './context.js';
+import type { Counter } from '../core/counters.js';
 import { PROTO_ICMPV6, type Ipv6Layer, type Ipv6Meta } from './ipv6.js';
 import type { NetInterface } from './interface.js';
 
@@ -68,14 +69,26 @@ export class Icmp6 {
   onEchoReply: ((r: Icmp6EchoReply) => void) | undefined;
   onError: ((e: Icmp6ErrorInfo) => void) | undefined;
 
+  /** Counters of the echo path, resolved once. */
+  private readonly cRx: Counter;
+  private readonly cRxEchoRequest: Counter;
+  private readonly cTxEchoReply: Counter;
+  private readonly cTx: Counter;
+
   constructor(
     private readonly ctx: IpContext,
     private readonly ip: Ipv6Layer,
-  ) {}
+  ) {
+    const c = ctx.counters;
+    this.cRx = c.counter('icmp6.rx');
+    this.cRxEchoRequest = c.counter('icmp6.rx.echo_request');
+    this.cTxEchoReply = c.counter('icmp6.tx.echo_reply');
+    this.cTx = c.counter('icmp6.tx');
+  }
 
   input(payload: Uint8Array, meta: Ipv6Meta, rx: RxInfo): void {
     const c = this.ctx.counters;
-    c.inc('icmp6.rx');
+    this.cRx.inc();
     const m = parseIcmpv6(payload, pseudoHeaderSumV6(meta.src, meta.dst, PROTO_ICMPV6, payload.length));
     if (typeof m === 'string') {
       c.drop(m);
@@ -87,11 +100,11 @@ export class Icmp6 {
     }
     switch (m.kind) {
       case 'echoRequest': {
-        c.inc('icmp6.rx.echo_request');
+        this.cRxEchoRequest.inc();
         let src: Uint8Array | string = meta.dst;
         if (meta.multicast) src = this.ip.source(meta.src, rx.iface);
         if (typeof src === 'string') return;
-        c.inc('icmp6.tx.echo_reply');
+        this.cTxEchoReply.inc();
         this.send(src, meta.src, { kind: 'echoReply', ident: m.ident, seq: m.seq, data: m.data }, rx.iface);
         return;
       }
@@ -151,7 +164,7 @@ export class Icmp6 {
     const len = icmpv6Length(repr);
     const buf = new Uint8Array(len);
     emitIcmpv6(repr, buf, pseudoHeaderSumV6(src, dst, PROTO_ICMPV6, len));
-    this.ctx.counters.inc('icmp6.tx');
+    this.cTx.inc();
     const opts: { iface?: NetInterface; hopLimit?: number } = {};
     if (iface) opts.iface = iface;
     if (hopLimit !== undefined) opts.hopLimit = hopLimit;

@@ -12,14 +12,16 @@
  * value for atomic datagrams; random values do not leak a counter), fragmentation to the
  * interface MTU unless DF is set (then EMSGSIZE and `drop.ipv4.frag_needed_df`).
  */
-import { IPV4_HEADER_LEN, Ipv4Packet, emitIpv4, parseIpv4, type Ipv4Parsed } from '../wire/ipv4.js';
+import { IPV4_HEADER_LEN, Ipv4Drop, Ipv4Packet, emitIpv4, parseIpv4, type Ipv4Parsed } from '../wire/ipv4.js';
+import { checksum } from '../wire/checksum.js';
+import type { Counter } from '../core/counters.js';
 import { isIpv4Multicast, isIpv4Broadcast } from '../wire/address.js';
 import type { IpContext, RxInfo } from './context.js';
 import type { NetInterface } from './interface.js';
 import { Reassembler, type ReassemblyBudget } from './reassembly.js';
 import { fragmentIpv4 } from './fragment.js';
 import { PmtuCache } from './pmtu.js';
-import { read32 } from '../wire/bytes.js';
+import { read16, read32 } from '../wire/bytes.js';
 import type { Icmp4 } from './icmp.js';
 import { ipv4MulticastMac as v4MulticastMac, MAC_BROADCAST as BROADCAST_MAC } from '../wire/address.js';
 import { UDP_PROTOCOL } from '../transport/udp.js';
@@ -40,11 +42,16 @@ export class Ipv4Layer {
   /** Path MTUs learned from ICMP "fragmentation needed" (RFC 1191). */
   readonly pmtu: PmtuCache<number>;
   icmp!: Icmp4;
+  /** Per-packet counters, resolved once. */
+  private readonly cRx: Counter;
+  private readonly cDelivered: Counter;
 
   constructor(
     private readonly ctx: IpContext,
     budget: ReassemblyBudget,
   ) {
+    this.cRx = ctx.counters.counter('ipv4.rx');
+    this.cDelivered = ctx.counters.counter('ipv4.delivered');
     this.pmtu = new PmtuCache<number>(() => ctx.clock.now(), 552);
     this.reassembler = new Reassembler(
       ctx.timers,
@@ -59,24 +66,49 @@ export class Ipv4Layer {
 
   // ---- input ----------------------------------------------------------------------------------
 
+  /**
+   * One received IPv4 packet. The common case — an unfragmented datagram for UDP or a
+   * registered protocol — is validated and dispatched from the header bytes without building a
+   * parsed Repr (`parseIpv4` does the same checks, for fragments, ICMP and errors).
+   */
   input(packet: Uint8Array, rx: RxInfo): void {
     const c = this.ctx.counters;
-    c.inc('ipv4.rx');
-    const ip = parseIpv4(packet);
-    if (typeof ip === 'string') {
-      c.drop(ip);
+    this.cRx.inc();
+    const bad = Ipv4Packet.check(packet);
+    if (bad) {
+      c.drop(bad);
       return;
     }
+    const hl = (packet[0]! & 0x0f) * 4;
+    if (checksum(packet, 0, hl) !== 0) {
+      c.drop(Ipv4Drop.badChecksum);
+      return;
+    }
+    const src = read32(packet, 12);
+    const dst = read32(packet, 16);
     // RFC 1122 §3.2.1.3: discard datagrams whose source is a broadcast or multicast address.
-    if (isIpv4Broadcast(ip.src) || isIpv4Multicast(ip.src) || this.isAnyBroadcast(ip.src)) {
+    if (isIpv4Broadcast(src) || isIpv4Multicast(src) || this.isAnyBroadcast(src)) {
       c.drop('ipv4.bad_src');
       return;
     }
     const iface = rx.iface;
-    const bcast = iface.isIpv4Broadcast(ip.dst);
-    const mcast = isIpv4Multicast(ip.dst);
-    if (!(this.isLocal(ip.dst) || bcast || iface.acceptsIpv4(ip.dst))) {
+    const bcast = iface.isIpv4Broadcast(dst);
+    const mcast = isIpv4Multicast(dst);
+    if (!(this.isLocal(dst) || bcast || iface.acceptsIpv4(dst))) {
       c.drop('ipv4.not_for_us');
+      return;
+    }
+    const protocol = packet[9]!;
+    if ((read16(packet, 6) & 0x3fff) === 0 && protocol !== PROTO_ICMP) {
+      // Neither MF nor a fragment offset: deliver straight from the header bytes.
+      const total = read16(packet, 2);
+      this.cDelivered.inc();
+      this.dispatch(protocol, src, dst, packet.subarray(hl, total), packet, rx, bcast || mcast);
+      return;
+    }
+    const ip = parseIpv4(packet, false);
+    if (typeof ip === 'string') {
+      c.drop(ip); // unreachable: the checks above passed
       return;
     }
     if (ip.moreFrags || ip.fragOffset !== 0) {
@@ -92,14 +124,14 @@ export class Ipv4Layer {
       if (r === null || typeof r === 'string') return;
       // Rebuild a whole packet (header of the first fragment, RFC 791 §3.2) for delivery and
       // for quoting in ICMP errors.
-      const hl = r.header.length;
-      if (hl + r.payload.length > 0xffff) {
+      const rhl = r.header.length;
+      if (rhl + r.payload.length > 0xffff) {
         c.drop('ipv4.reasm_too_big');
         return;
       }
-      const whole = new Uint8Array(hl + r.payload.length);
+      const whole = new Uint8Array(rhl + r.payload.length);
       whole.set(r.header, 0);
-      whole.set(r.payload, hl);
+      whole.set(r.payload, rhl);
       const p = new Ipv4Packet(whole);
       p.totalLength = whole.length;
       p.moreFrags = false;
@@ -117,27 +149,35 @@ export class Ipv4Layer {
   }
 
   private deliver(ip: Ipv4Parsed, packet: Uint8Array, rx: RxInfo, multicast: boolean): void {
-    const c = this.ctx.counters;
-    c.inc('ipv4.delivered');
-    switch (ip.protocol) {
-      case PROTO_ICMP:
-        this.icmp.input(ip, rx, multicast);
-        return;
-      case UDP_PROTOCOL: {
-        const r = this.ctx.udp.input4(ip.src, ip.dst, ip.payload, { multicast, ifindex: rx.iface.index });
-        if (r === 'no_socket') this.icmp.sendError(ip, packet, rx, multicast, 3, 3); // port unreachable
-        return;
-      }
-      default: {
-        const h = this.ctx.protocols4.get(ip.protocol);
-        if (h) {
-          h(ip.src, ip.dst, ip.payload, rx);
-          return;
-        }
-        c.drop('ipv4.unknown_protocol');
-        this.icmp.sendError(ip, packet, rx, multicast, 3, 2); // protocol unreachable
-      }
+    this.cDelivered.inc();
+    if (ip.protocol === PROTO_ICMP) {
+      this.icmp.input(ip, rx, multicast);
+      return;
     }
+    this.dispatch(ip.protocol, ip.src, ip.dst, ip.payload, packet, rx, multicast);
+  }
+
+  /** UDP or a registered protocol (TCP); `packet` is the whole datagram, for ICMP errors. */
+  private dispatch(protocol: number, src: number, dst: number, payload: Uint8Array, packet: Uint8Array, rx: RxInfo, multicast: boolean): void {
+    if (protocol === UDP_PROTOCOL) {
+      const r = this.ctx.udp.input4(src, dst, payload, multicast, rx.iface.index);
+      if (r === 'no_socket') this.icmpError(packet, rx, multicast, 3, 3); // port unreachable
+      return;
+    }
+    const h = this.ctx.protocols4.get(protocol);
+    if (h) {
+      h(src, dst, payload, rx);
+      return;
+    }
+    this.ctx.counters.drop('ipv4.unknown_protocol');
+    this.icmpError(packet, rx, multicast, 3, 2); // protocol unreachable
+  }
+
+  /** An ICMP error about `packet` (validated), through the parsed form Icmp4.sendError takes. */
+  private icmpError(packet: Uint8Array, rx: RxInfo, multicast: boolean, type: number, code: number): void {
+    const ip = parseIpv4(packet, false);
+    if (typeof ip === 'string') return;
+    this.icmp.sendError(ip, packet, rx, multicast, type, code);
   }
 
   private reassemblyTimeout(first: Uint8Array): void {

@@ -15,10 +15,11 @@
  * Fragment header whose Identification comes from the random source (RFC 7739 recommends
  * unpredictable values), data per fragment a multiple of 8 (RFC 8200 §4.5).
  */
-import { IPV6_HEADER_LEN, emitIpv6, parseIpv6 as parseIpv6Header } from '../wire/ipv6.js';
+import { IPV6_HEADER_LEN, Ipv6Packet, emitIpv6 } from '../wire/ipv6.js';
 import { IPV6_FRAG_HEADER_LEN, walkIpv6Chain, type Ipv6ChainOk } from '../wire/ipv6-ext.js';
+import type { Counter } from '../core/counters.js';
 import { ipv6MulticastMac, isIpv6LinkLocal, isIpv6Multicast } from '../wire/address.js';
-import { write16 } from '../wire/bytes.js';
+import { read16, write16 } from '../wire/bytes.js';
 import type { IpContext, RxInfo } from './context.js';
 import type { NetInterface } from './interface.js';
 import { Reassembler, type ReassemblyBudget } from './reassembly.js';
@@ -31,6 +32,15 @@ import { UDP_PROTOCOL } from '../transport/udp.js';
 export const PROTO_ICMPV6 = 58;
 const PROTO_NONE = 59;
 const PROTO_FRAG = 44;
+
+/**
+ * Next Header values walkIpv6Chain treats as extension headers (Hop-by-Hop 0, Routing 43,
+ * Fragment 44, Destination Options 60): any other value right after the fixed header is the
+ * upper layer, and the walk would find nothing to check.
+ */
+function isWalkedExtension(nh: number): boolean {
+  return nh === 0 || nh === 43 || nh === 44 || nh === 60;
+}
 
 export interface Output6Options {
   hopLimit?: number;
@@ -58,11 +68,16 @@ export class Ipv6Layer {
   /** Path MTUs learned from Packet Too Big (RFC 8201), keyed by v6Key(dst). */
   readonly pmtu: PmtuCache<string>;
   icmp!: Icmp6;
+  /** Per-packet counters, resolved once. */
+  private readonly cRx: Counter;
+  private readonly cDelivered: Counter;
 
   constructor(
     private readonly ctx: IpContext,
     budget: ReassemblyBudget,
   ) {
+    this.cRx = ctx.counters.counter('ipv6.rx');
+    this.cDelivered = ctx.counters.counter('ipv6.delivered');
     this.pmtu = new PmtuCache<string>(() => ctx.clock.now(), 1280);
     this.reassembler = new Reassembler(
       ctx.timers,
@@ -79,23 +94,33 @@ export class Ipv6Layer {
 
   input(packet: Uint8Array, rx: RxInfo): void {
     const c = this.ctx.counters;
-    c.inc('ipv6.rx');
-    const h = parseIpv6Header(packet);
-    if (typeof h === 'string') {
-      c.drop(h);
+    this.cRx.inc();
+    const bad = Ipv6Packet.check(packet);
+    if (bad) {
+      c.drop(bad);
       return;
     }
-    if (isIpv6Multicast(h.src)) {
+    // RFC 4291 §2.7: a multicast source (first byte ff) is discarded.
+    if (packet[8] === 0xff) {
       c.drop('ipv6.bad_src');
       return;
     }
-    const multicast = isIpv6Multicast(h.dst);
-    if (multicast ? !rx.iface.inGroup6(h.dst) : !this.isLocal(h.dst)) {
+    const dst = packet.subarray(24, 40);
+    const multicast = packet[24] === 0xff;
+    if (multicast ? !rx.iface.inGroup6(dst) : !this.isLocal(dst)) {
       c.drop('ipv6.not_for_us');
       return;
     }
+    const end = IPV6_HEADER_LEN + read16(packet, 4);
+    const nh = packet[6]!;
+    if (!isWalkedExtension(nh) && nh !== PROTO_ICMPV6) {
+      // No extension header to walk: UDP, TCP or another upper layer right after the header.
+      this.cDelivered.inc();
+      this.dispatch(nh, packet.subarray(8, 24), dst, packet.subarray(IPV6_HEADER_LEN, end), packet, end, undefined, rx, multicast);
+      return;
+    }
     // Trailing link padding is excluded from here on.
-    const pkt = packet.subarray(0, IPV6_HEADER_LEN + h.payloadLength);
+    const pkt = packet.subarray(0, end);
     const w = walkIpv6Chain(pkt);
     if (w.drop !== null) {
       c.drop(w.drop);
@@ -113,7 +138,7 @@ export class Ipv6Layer {
         header[f.prevNextHeaderOffset] = f.nextHeader;
       }
       const r = this.reassembler.add({
-        key: `${v6Key(h.src)}|${v6Key(h.dst)}|${f.ident}`,
+        key: `${v6Key(pkt.subarray(8, 24))}|${v6Key(dst)}|${f.ident}`,
         offset: f.fragOffset,
         more: f.more,
         data: pkt.subarray(w.offset, w.end),
@@ -147,35 +172,66 @@ export class Ipv6Layer {
   }
 
   private deliver(pkt: Uint8Array, w: Ipv6ChainOk, rx: RxInfo, multicast: boolean): void {
-    const c = this.ctx.counters;
-    c.inc('ipv6.delivered');
+    this.cDelivered.inc();
     const src = pkt.subarray(8, 24);
     const dst = pkt.subarray(24, 40);
     const payload = pkt.subarray(w.offset, w.end);
-    const meta: Ipv6Meta = { src, dst, hopLimit: pkt[7]!, packet: pkt, multicast, chain: w };
-    switch (w.protocol) {
-      case PROTO_ICMPV6:
-        this.icmp.input(payload, meta, rx);
-        return;
+    if (w.protocol === PROTO_ICMPV6) {
+      const meta: Ipv6Meta = { src, dst, hopLimit: pkt[7]!, packet: pkt, multicast, chain: w };
+      this.icmp.input(payload, meta, rx);
+      return;
+    }
+    this.dispatch(w.protocol, src, dst, payload, pkt, pkt.length, w, rx, multicast);
+  }
+
+  /**
+   * UDP, No Next Header or a registered protocol (TCP). `packet[0..end)` is the whole packet
+   * (for ICMPv6 errors) and `w` its extension-header walk, when one was done.
+   */
+  private dispatch(
+    protocol: number,
+    src: Uint8Array,
+    dst: Uint8Array,
+    payload: Uint8Array,
+    packet: Uint8Array,
+    end: number,
+    w: Ipv6ChainOk | undefined,
+    rx: RxInfo,
+    multicast: boolean,
+  ): void {
+    switch (protocol) {
       case UDP_PROTOCOL: {
-        const r = this.ctx.udp.input6(src, dst, payload, { multicast, ifindex: rx.iface.index });
-        if (r === 'no_socket') this.icmp.sendError(meta, rx, 1, 4, 0); // port unreachable
+        const r = this.ctx.udp.input6(src, dst, payload, multicast, rx.iface.index);
+        if (r === 'no_socket') {
+          const meta = this.meta(packet, end, w, multicast);
+          if (meta) this.icmp.sendError(meta, rx, 1, 4, 0); // port unreachable
+        }
         return;
       }
       case PROTO_NONE:
-        c.drop('ipv6.no_next_header');
+        this.ctx.counters.drop('ipv6.no_next_header');
         return;
       default: {
-        const h = this.ctx.protocols6.get(w.protocol);
+        const h = this.ctx.protocols6.get(protocol);
         if (h) {
           h(src, dst, payload, rx);
           return;
         }
-        c.drop('ipv6.unknown_next_header');
+        this.ctx.counters.drop('ipv6.unknown_next_header');
         // RFC 8200 §4: Parameter Problem code 1, pointer to the Next Header field.
-        this.icmp.sendParamProblem(pkt, rx, 1, w.nextHeaderOffset, false);
+        const pkt = packet.subarray(0, end);
+        const chain = w ?? walkIpv6Chain(pkt);
+        if (chain.drop === null) this.icmp.sendParamProblem(pkt, rx, 1, chain.nextHeaderOffset, false);
       }
     }
+  }
+
+  /** What ICMPv6 errors need about a delivered packet (walking its chain if not done yet). */
+  private meta(packet: Uint8Array, end: number, w: Ipv6ChainOk | undefined, multicast: boolean): Ipv6Meta | undefined {
+    const pkt = packet.subarray(0, end);
+    const chain = w ?? walkIpv6Chain(pkt);
+    if (chain.drop !== null) return undefined; // unreachable: no extension headers to reject
+    return { src: pkt.subarray(8, 24), dst: pkt.subarray(24, 40), hopLimit: pkt[7]!, packet: pkt, multicast, chain };
   }
 
   private reassemblyTimeout(first: Uint8Array): void {
@@ -193,6 +249,8 @@ export class Ipv6Layer {
 
   /** The MTU towards `dst`: the interface MTU, lowered by a learned path MTU. */
   pathMtu(iface: NetInterface, dst: Uint8Array): number {
+    // (Asked for every packet sent: skip building the key while nothing was learned.)
+    if (this.pmtu.size === 0) return iface.mtu;
     const p = this.pmtu.get(v6Key(dst));
     return p === undefined ? iface.mtu : Math.min(p, iface.mtu);
   }

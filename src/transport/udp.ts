@@ -20,10 +20,10 @@
  * Part of the core: no Node imports. Errors thrown by the socket API (never by the receive path)
  * are `SocketError` with an errno-style `code`.
  */
-import type { Counters } from '../core/counters.js';
+import type { Counter, Counters } from '../core/counters.js';
 import type { RandomSource } from '../core/clock.js';
-import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../wire/checksum.js';
-import { UDP_HEADER_LEN, emitUdp, parseUdp } from '../wire/udp.js';
+import { finish, pseudoHeaderSumV4, pseudoHeaderSumV6, sumBytes } from '../wire/checksum.js';
+import { UDP_HEADER_LEN, UdpDrop, UdpPacket, emitUdp } from '../wire/udp.js';
 import { read16, read32 } from '../wire/bytes.js';
 import { SocketError } from './errors.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, splitZone, isIpv6LinkLocal } from '../wire/address.js';
@@ -71,14 +71,6 @@ export interface UdpNetwork {
   scopeName(index: number): string | undefined;
 }
 
-/** Per-packet context the IP layer passes to `input4/6`. */
-export interface UdpInputContext {
-  /** Destination is a broadcast or multicast address. */
-  multicast: boolean;
-  /** Receiving interface index (IPv6 scope id). */
-  ifindex: number;
-}
-
 /** The result of input: delivered, no socket (caller sends port unreachable) or another drop. */
 export type UdpInputResult = 'delivered' | 'no_socket' | 'dropped';
 
@@ -87,6 +79,12 @@ type Addr = number | Uint8Array;
 export class UdpSocket {
   /** Called for every datagram; `data` is a copy the handler may keep. */
   onMessage: ((data: Uint8Array, info: RemoteInfo) => void) | undefined;
+  /**
+   * Takes precedence over `onMessage`, for adapters that copy anyway (api/dgram.ts): `view` is
+   * the payload inside the received frame, valid only during the call; `address` is the
+   * sender's address text (with a %zone for IPv6 link-local), `port` its port.
+   */
+  onMessageView: ((view: Uint8Array, address: string, port: number) => void) | undefined;
   /** TTL / hop limit for unicast sends; undefined = the stack default (64). */
   ttl: number | undefined;
   /** Don't fragment (IP_PMTUDISC_DO / IPV6_DONTFRAG): over-MTU sends fail with EMSGSIZE. */
@@ -189,6 +187,7 @@ export class UdpSocket {
     this.closed = true;
     this.layer.unbind(this);
     this.onMessage = undefined;
+    this.onMessageView = undefined;
     this.onError = undefined;
   }
 }
@@ -196,12 +195,30 @@ export class UdpSocket {
 export class UdpLayer {
   /** Bound sockets by family and port. */
   private readonly ports: [Map<number, UdpSocket[]>, Map<number, UdpSocket[]>] = [new Map(), new Map()];
+  /** Per-datagram counters, resolved once. */
+  private readonly cRx: Counter;
+  private readonly cTx: Counter;
+  private readonly cDelivered: Counter;
+  /** Text of the last IPv4 source seen (a flow's datagrams share it): formatted once. */
+  private lastSrc4 = -1;
+  private lastSrc4Text = '';
+  /** The same for IPv6: a copy of the address, its receiving interface and its text. */
+  private readonly lastSrc6 = new Uint8Array(16);
+  private lastSrc6Index = -1;
+  private lastSrc6Text = '';
+  /** The last destination text parsed by sendFrom (replies go to the same peer). */
+  private lastDst4Text = '';
+  private lastDst4 = 0;
 
   constructor(
     private readonly net: UdpNetwork,
     private readonly random: RandomSource,
     private readonly counters: Counters,
-  ) {}
+  ) {
+    this.cRx = counters.counter('udp.rx');
+    this.cTx = counters.counter('udp.tx');
+    this.cDelivered = counters.counter('udp.delivered');
+  }
 
   /** A new unbound socket. */
   open(family: Family, opts: { reuseAddr?: boolean } = {}): UdpSocket {
@@ -315,8 +332,14 @@ export class UdpLayer {
     const max = s.family === 4 ? UDP_MAX_PAYLOAD_V4 : UDP_MAX_PAYLOAD_V6;
     if (data.length > max) throw new SocketError('EMSGSIZE', `message too long (${data.length} > ${max})`, 'send');
     if (s.family === 4) {
-      const dst = parseIpv4(addrText);
-      if (dst === null) throw new SocketError('EINVAL', `invalid IPv4 address ${addrText}`, 'send');
+      let dst: number | null;
+      if (addrText === this.lastDst4Text) dst = this.lastDst4;
+      else {
+        dst = parseIpv4(addrText);
+        if (dst === null) throw new SocketError('EINVAL', `invalid IPv4 address ${addrText}`, 'send');
+        this.lastDst4Text = addrText;
+        this.lastDst4 = dst;
+      }
       if (this.net.isBroadcast4(dst) && !s.broadcast) throw new SocketError('EACCES', 'broadcast not enabled', 'send');
       if (!s.bound) this.bindSocket(s, undefined, 0);
       let src = s.localAddr as number;
@@ -342,7 +365,7 @@ export class UdpLayer {
       const err = this.net.send6(src, dst, UDP_PROTOCOL, dgram, sendOpts6(s), scope);
       if (err) throw new SocketError(err, `cannot send to ${addrText}`, 'send');
     }
-    this.counters.inc('udp.tx');
+    this.cTx.inc();
   }
 
   private build(s: UdpSocket, data: Uint8Array, dstPort: number, pseudo: number): Uint8Array {
@@ -354,98 +377,125 @@ export class UdpLayer {
 
   // ---- receiving ------------------------------------------------------------------------------
 
-  /** A UDP datagram (the IPv4 payload) for `dst`. Never throws. */
-  input4(src: number, dst: number, segment: Uint8Array, ctx: UdpInputContext): UdpInputResult {
-    this.counters.inc('udp.rx');
-    const r = parseUdp(segment, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, segment.length), false);
-    if (typeof r === 'string') {
-      this.counters.drop(r);
+  /**
+   * A UDP datagram (the IPv4 payload) for `dst`; `multicast`: the destination is a broadcast or
+   * multicast address; `ifindex`: the receiving interface. Never throws.
+   */
+  input4(src: number, dst: number, segment: Uint8Array, multicast: boolean, ifindex: number): UdpInputResult {
+    this.cRx.inc();
+    const bad = this.check(segment, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, segment.length), false);
+    if (bad !== null) {
+      this.counters.drop(bad);
       return 'dropped';
     }
     // RFC 768 length vs IP length: UdpPacket.check rejects a length past the buffer; a shorter
     // length field means trailing garbage, which the payload view excludes.
-    return this.deliver(0, dst, src, r.srcPort, r.dstPort, r.payload, ctx, () => formatIpv4(src));
+    return this.deliver(0, dst, src, segment, multicast, ifindex);
   }
 
-  input6(src: Uint8Array, dst: Uint8Array, segment: Uint8Array, ctx: UdpInputContext): UdpInputResult {
-    this.counters.inc('udp.rx');
-    const r = parseUdp(segment, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, segment.length), true);
-    if (typeof r === 'string') {
-      this.counters.drop(r);
+  input6(src: Uint8Array, dst: Uint8Array, segment: Uint8Array, multicast: boolean, ifindex: number): UdpInputResult {
+    this.cRx.inc();
+    const bad = this.check(segment, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, segment.length), true);
+    if (bad !== null) {
+      this.counters.drop(bad);
       return 'dropped';
     }
-    return this.deliver(1, dst, src, r.srcPort, r.dstPort, r.payload, ctx, () => {
-      const text = formatIpv6(src);
-      if (!isIpv6LinkLocal(src)) return text;
-      return text + '%' + (this.net.scopeName(ctx.ifindex) ?? String(ctx.ifindex));
-    });
+    return this.deliver(1, dst, src, segment, multicast, ifindex);
   }
 
-  private deliver(
-    fi: 0 | 1,
-    dst: Addr,
-    src: Addr,
-    srcPort: number,
-    dstPort: number,
-    payload: Uint8Array,
-    ctx: UdpInputContext,
-    srcText: () => string,
-  ): UdpInputResult {
+  /** What parseUdp checks (wire/udp.ts), without building the Repr: a drop reason or null. */
+  private check(segment: Uint8Array, pseudoSum: number, v6: boolean): string | null {
+    const err = UdpPacket.check(segment);
+    if (err) return err;
+    if (read16(segment, 6) === 0) return v6 ? UdpDrop.zeroChecksumV6 : null;
+    return finish(sumBytes(segment, 0, read16(segment, 4), pseudoSum)) === 0 ? null : UdpDrop.badChecksum;
+  }
+
+  /** The sender's address text, formatted once per peer rather than once per datagram. */
+  private sourceText(src: Addr, ifindex: number): string {
+    if (typeof src === 'number') {
+      if (src !== this.lastSrc4) {
+        this.lastSrc4Text = formatIpv4(src);
+        this.lastSrc4 = src;
+      }
+      return this.lastSrc4Text;
+    }
+    const last = this.lastSrc6;
+    const linkLocal = isIpv6LinkLocal(src);
+    if (!addrEqual(last, src) || (linkLocal && this.lastSrc6Index !== ifindex) || this.lastSrc6Text === '') {
+      const text = formatIpv6(src);
+      this.lastSrc6Text = linkLocal ? text + '%' + (this.net.scopeName(ifindex) ?? String(ifindex)) : text;
+      last.set(src);
+      this.lastSrc6Index = ifindex;
+    }
+    return this.lastSrc6Text;
+  }
+
+  private deliver(fi: 0 | 1, dst: Addr, src: Addr, segment: Uint8Array, multicast: boolean, ifindex: number): UdpInputResult {
+    const srcPort = read16(segment, 0);
+    const dstPort = read16(segment, 2);
     const list = this.ports[fi].get(dstPort);
     if (!list || list.length === 0) {
       this.counters.drop('udp.no_socket');
       return 'no_socket';
     }
     // (A source port of 0 is allowed: RFC 768 makes it optional.)
-    const family: Family = fi === 0 ? 4 : 6;
-    const targets: UdpSocket[] = [];
-    const peerOk = (s: UdpSocket): boolean =>
-      s.remoteAddr === undefined || (s.remotePort === srcPort && addrEqual(s.remoteAddr, src));
-    if (ctx.multicast) {
-      for (const s of list) if ((isZero(s.localAddr!) || addrEqual(s.localAddr!, dst)) && peerOk(s)) targets.push(s);
-    } else {
-      // Like Linux's UDP lookup scoring: an exact local address beats a wildcard, a connected
-      // socket matching the peer beats an unconnected one; the most recently bound wins ties.
-      let best: UdpSocket | undefined;
-      let bestScore = -1;
-      for (const s of list) {
-        if (s.scope !== undefined && s.scope !== ctx.ifindex) continue;
-        let score: number;
-        if (addrEqual(s.localAddr!, dst)) score = 2;
-        else if (isZero(s.localAddr!)) score = 1;
-        else continue;
-        if (s.remoteAddr !== undefined) {
-          if (!peerOk(s)) continue;
-          score += 4;
-        }
-        if (score >= bestScore) {
-          best = s;
-          bestScore = score;
-        }
+    const payload = segment.subarray(UDP_HEADER_LEN, read16(segment, 4));
+    if (multicast) {
+      let targets: UdpSocket[] | undefined;
+      for (const s of list) if ((isZero(s.localAddr!) || addrEqual(s.localAddr!, dst)) && peerOk(s, src, srcPort)) (targets ??= []).push(s);
+      if (!targets) {
+        this.counters.drop('udp.no_socket');
+        return 'no_socket';
       }
-      if (best) targets.push(best);
+      for (const s of targets) this.hand(s, fi, payload, src, srcPort, ifindex);
+      return 'delivered';
     }
-    if (targets.length === 0) {
+    // Like Linux's UDP lookup scoring: an exact local address beats a wildcard, a connected
+    // socket matching the peer beats an unconnected one; the most recently bound wins ties.
+    let best: UdpSocket | undefined;
+    let bestScore = -1;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      if (s.scope !== undefined && s.scope !== ifindex) continue;
+      let score: number;
+      if (addrEqual(s.localAddr!, dst)) score = 2;
+      else if (isZero(s.localAddr!)) score = 1;
+      else continue;
+      if (s.remoteAddr !== undefined) {
+        if (!peerOk(s, src, srcPort)) continue;
+        score += 4;
+      }
+      if (score >= bestScore) {
+        best = s;
+        bestScore = score;
+      }
+    }
+    if (!best) {
       this.counters.drop('udp.no_socket');
       return 'no_socket';
     }
-    const info: RemoteInfo = { address: srcText(), family, port: srcPort, size: payload.length };
-    for (const s of targets) {
-      const h = s.onMessage;
-      if (!h) {
-        this.counters.drop('udp.no_handler');
-        continue;
-      }
-      this.counters.inc('udp.delivered');
-      // A copy: the frame is only valid until the batch's flush (link.ts).
-      try {
-        h(payload.slice(), { ...info });
-      } catch {
-        // An application callback must not break the receive path.
-        this.counters.inc('udp.handler_exception');
-      }
-    }
+    this.hand(best, fi, payload, src, srcPort, ifindex);
     return 'delivered';
+  }
+
+  /** Gives one datagram to one socket's handler (a copy for `onMessage`: the frame is only valid until the batch's flush, link.ts). */
+  private hand(s: UdpSocket, fi: 0 | 1, payload: Uint8Array, src: Addr, srcPort: number, ifindex: number): void {
+    const view = s.onMessageView;
+    const h = s.onMessage;
+    if (!view && !h) {
+      this.counters.drop('udp.no_handler');
+      return;
+    }
+    this.cDelivered.inc();
+    const address = this.sourceText(src, ifindex);
+    try {
+      if (view) view(payload, address, srcPort);
+      else h!(payload.slice(), { address, family: fi === 0 ? 4 : 6, port: srcPort, size: payload.length });
+    } catch {
+      // An application callback must not break the receive path.
+      this.counters.inc('udp.handler_exception');
+    }
   }
 
   // ---- ICMP errors ----------------------------------------------------------------------------
@@ -542,6 +592,11 @@ export class UdpLayer {
     }
     return { addr: a, scope };
   }
+}
+
+/** A connected socket takes only its peer's datagrams. */
+function peerOk(s: UdpSocket, src: Addr, srcPort: number): boolean {
+  return s.remoteAddr === undefined || (s.remotePort === srcPort && addrEqual(s.remoteAddr, src));
 }
 
 function isZero(a: Addr): boolean {

@@ -19,7 +19,8 @@ import { SocketError } from '../errors.js';
 import type { IpAddr } from '../ports.js';
 import { createCongestionController, type CongestionController } from './congestion/controller.js';
 import { Prr, NewRenoRecovery } from './recovery.js';
-import { Rack, Tlp, type RackSegment } from './rack.js';
+import { Rack, Tlp } from './rack.js';
+import { TxQueue } from './tx-queue.js';
 import { ReassemblyQueue } from './reassembly.js';
 import { RttEstimator } from './rtt.js';
 import { SackScoreboard, type SackBlock } from './sack-scoreboard.js';
@@ -30,10 +31,7 @@ import type { TcpLayer } from './layer.js';
 import { output, sendAck, sendRst } from './output.js';
 import { onDelackTimer, onKeepaliveTimer, onPersistTimer, onReoTimer, onRtxTimer, onStateTimer } from './timers.js';
 
-/** A transmitted segment (metadata only: the bytes stay in the send buffer). */
-export interface TxRecord extends RackSegment {
-  sacked: boolean;
-}
+export type { TxRecord } from './tx-queue.js';
 
 /** RFC 9293 §3.3.2 states. */
 export const enum St {
@@ -82,8 +80,6 @@ export function wscaleFor(buf: number): number {
 export class TcpConnection {
   readonly socket: TcpSocket;
   state: St = St.CLOSED;
-  /** Key in the layer's connection table. */
-  key = '';
   /** Whether the application has been given the socket (passive opens: after accept). */
   accepted: boolean;
   /** Passive open: the listener that owns it until accept. */
@@ -129,9 +125,19 @@ export class TcpConnection {
   /** The largest window we have advertised (Linux window_clamp for the window-update test). */
   maxRcvWnd = 0;
   ooo: ReassemblyQueue | undefined;
-  /** In-order data not yet handed to the application. */
+  /** In-order data not yet handed to the application (plus the open chunk, below). */
   rcvQueue: Uint8Array[] = [];
   rcvQueued = 0;
+  /**
+   * The open chunk: in-order data copied into the layer's receive slab (TcpLayer.copyIn) that
+   * later segments extend while they land right after it, so a batch of segments reaches the
+   * application as one chunk. `rcvTail` is the slab (undefined = no open chunk), the chunk is
+   * rcvTail[rcvTailStart..rcvTailEnd); it moves to rcvQueue when anything else is queued or
+   * the queue is handed over.
+   */
+  private rcvTail: Uint8Array | undefined;
+  private rcvTailStart = 0;
+  private rcvTailEnd = 0;
   reading = true;
   /** The peer's FIN has been processed (RCV.NXT moved past it). */
   finReceived = false;
@@ -147,6 +153,10 @@ export class TcpConnection {
   ackPending = false;
   /** An ACK must go out at the end of this segment's processing (unless data carried it). */
   ackNow = false;
+  /** Queued for output at the end of the current link batch (TcpLayer.deferOutput). */
+  outputPending = false;
+  /** In the layer's list of connections with events to deliver (TcpLayer.markDirty). */
+  dirtyQueued = false;
   /** Bytes received since the last ACK we sent. */
   unackedRcv = 0;
   /** Immediate ACKs still to send (quick-ack mode, Linux icsk_ack.quick). */
@@ -185,7 +195,7 @@ export class TcpConnection {
   ptoArmed = false;
   /** RACK (RFC 8985 §6), with SACK only: per-segment transmit records over [SND.UNA, SND.NXT). */
   rack: Rack | undefined;
-  readonly rq: TxRecord[] = [];
+  readonly rq = new TxQueue();
   /** Records marked SACKed (RACK.segs_sacked). */
   rqSacked = 0;
   /** RACK reordering timer (RFC 8985 §6.2 step 5). */
@@ -304,7 +314,7 @@ export class TcpConnection {
   readonly ccName: string;
 
   get now(): number {
-    return this.layer.clock.now();
+    return this.layer.now();
   }
 
   get stateName(): string {
@@ -313,11 +323,14 @@ export class TcpConnection {
 
   /** Runs a timer callback: never throws into the timer queue, then delivers events. */
   private guard(fn: () => void): void {
+    this.layer.pinNow();
     try {
       fn();
     } catch (e) {
       this.layer.counters.inc('tcp.internal_error');
       this.layer.lastInternalError = e;
+    } finally {
+      this.layer.unpinNow();
     }
     this.flushEvents();
   }
@@ -435,7 +448,7 @@ export class TcpConnection {
     this.cancelDataTimers();
     // Only the sequence numbers matter from here on.
     this.ooo?.clear();
-    this.rq.length = 0;
+    this.rq.release();
     this.layer.timers.arm(this.stateTimer, this.now + this.layer.config.timeWaitMs);
     this.notifyClose();
   }
@@ -477,19 +490,38 @@ export class TcpConnection {
 
   // ---- receiving data for the application ----
 
-  /** In-order data (a view into the frame: copied here). */
+  /** In-order data (a view into the frame: copied here, into the layer's receive slab). */
   deliver(data: Uint8Array): void {
-    if (data.length === 0) return;
-    this.bytesReceived += data.length;
-    this.rcvQueue.push(data.slice());
-    this.rcvQueued += data.length;
+    const n = data.length;
+    if (n === 0) return;
+    this.bytesReceived += n;
+    const L = this.layer;
+    const at = L.copyIn(data, this.rcvTail, this.rcvTailEnd);
+    if (at === this.rcvTailEnd && this.rcvTail === L.rxSlab) {
+      this.rcvTailEnd = at + n; // right after the open chunk: extend it
+    } else {
+      this.closeRcvTail();
+      this.rcvTail = L.rxSlab;
+      this.rcvTailStart = at;
+      this.rcvTailEnd = at + n;
+    }
+    this.rcvQueued += n;
     this.scheduleEvents();
+  }
+
+  /** Moves the open chunk, if any, to rcvQueue. */
+  private closeRcvTail(): void {
+    const t = this.rcvTail;
+    if (t === undefined) return;
+    this.rcvQueue.push(t.subarray(this.rcvTailStart, this.rcvTailEnd));
+    this.rcvTail = undefined;
   }
 
   /** Data that was already copied (from the out-of-order queue). */
   deliverOwned(data: Uint8Array): void {
     if (data.length === 0) return;
     this.bytesReceived += data.length;
+    this.closeRcvTail();
     this.rcvQueue.push(data);
     this.rcvQueued += data.length;
     this.scheduleEvents();
@@ -516,6 +548,7 @@ export class TcpConnection {
           continue;
         }
         if (this.reading && this.rcvQueued > 0) {
+          this.closeRcvTail();
           const q = this.rcvQueue;
           this.rcvQueue = [];
           this.rcvQueued = 0;
@@ -571,7 +604,15 @@ export class TcpConnection {
     if (this.state === St.CLOSE_WAIT || this.state === St.ESTABLISHED || this.state === St.SYN_SENT || this.state === St.SYN_RECEIVED) {
       const n = this.sendBuf.append(data);
       if (n < data.length) this.wantDrain = true;
-      if (n > 0 && (this.state === St.ESTABLISHED || this.state === St.CLOSE_WAIT)) output(this);
+      if (n > 0 && (this.state === St.ESTABLISHED || this.state === St.CLOSE_WAIT)) {
+        const L = this.layer;
+        L.pinNow();
+        try {
+          output(this);
+        } finally {
+          L.unpinNow();
+        }
+      }
       return n;
     }
     this.evError ??= new SocketError('EPIPE', 'connection is closing', 'write');
@@ -616,6 +657,7 @@ export class TcpConnection {
     this.reading = false;
     const hadUnread = this.rcvQueued > 0;
     this.rcvQueue = [];
+    this.rcvTail = undefined;
     this.rcvQueued = 0;
     this.eofPending = false;
     if (hadUnread && synchronized(this.state) && this.state !== St.TIME_WAIT) {

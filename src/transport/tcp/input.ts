@@ -15,10 +15,12 @@
  *   delayed (40 ms); Linux's quick-ack mode for the first segments of a connection.
  */
 import { TcpFlags, type TcpOptionsScratch } from '../../wire/tcp.js';
-import { St, type TcpConnection, type TxRecord } from './connection.js';
+import { St, type TcpConnection } from './connection.js';
+import type { TxQueue, TxRecord } from './tx-queue.js';
 import { challengeAck, goBackActive, inRecovery, output, pipe, rackFirstLost, rearmTimer, retransmitAt, rqFind, sendAck, sendSyn } from './output.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqSub, type Seq } from './seq.js';
 import type { SackBlock } from './sack-scoreboard.js';
+import type { RackAckInfo } from './rack.js';
 
 const { FIN, SYN, RST, PSH, ACK } = TcpFlags;
 
@@ -42,21 +44,45 @@ export class Segment {
 }
 
 const blocksScratch: SackBlock[] = [];
+const NO_BLOCKS: readonly SackBlock[] = Object.freeze([]);
+
+/** Reused block objects (the scoreboard copies what it keeps): no allocation per SACK. */
+const blockPool: SackBlock[] = [
+  { start: 0, end: 0 },
+  { start: 0, end: 0 },
+  { start: 0, end: 0 },
+  { start: 0, end: 0 },
+];
 
 function sackBlocksOf(s: Segment): SackBlock[] {
   blocksScratch.length = 0;
   const o = s.opts;
-  for (let i = 0; i < o.sackCount; i++) blocksScratch.push({ start: o.sackBlocks[2 * i]!, end: o.sackBlocks[2 * i + 1]! });
+  for (let i = 0; i < o.sackCount; i++) {
+    const b = blockPool[i]!;
+    b.start = o.sackBlocks[2 * i]!;
+    b.end = o.sackBlocks[2 * i + 1]!;
+    blocksScratch.push(b);
+  }
   return blocksScratch;
 }
 
-/** Entry point: a segment for connection `c` (never LISTEN, handled by the layer). */
+/**
+ * Entry point: a segment for connection `c` (never LISTEN, handled by the layer). Inside a link
+ * batch (TcpLayer.batching) the output step waits for the end of the batch, so that one ACK
+ * (and one output run) answers every segment of the batch for this connection.
+ */
 export function segmentArrives(c: TcpConnection, s: Segment): void {
   c.segmentsReceived++;
   if (c.state === St.SYN_SENT) synSent(c, s);
   else otherStates(c, s);
   if (c.released) return;
-  // Send what the ACK allowed, then any ACK still owed.
+  if (c.layer.batching) c.layer.deferOutput(c);
+  else afterSegments(c);
+}
+
+/** After one segment, or a batch of them: send what the ACKs allowed, then any ACK still owed. */
+export function afterSegments(c: TcpConnection): void {
+  if (c.released) return;
   if (c.state !== St.SYN_SENT && c.state !== St.SYN_RECEIVED && c.state !== St.TIME_WAIT) output(c);
   if (c.ackNow) sendAck(c);
 }
@@ -450,7 +476,7 @@ function processAck(c: TcpConnection, s: Segment): void {
   }
   let rackLost = false;
   if (sb) {
-    const r = sb.update(ack, s.opts.sackCount > 0 ? sackBlocksOf(s) : []);
+    const r = sb.update(ack, s.opts.sackCount > 0 ? sackBlocksOf(s) : NO_BLOCKS);
     newlySacked = r.newlySacked;
     recoveryEnded = r.recoveryEnded;
     dsack = r.dsack;
@@ -558,19 +584,35 @@ function processAck(c: TcpConnection, s: Segment): void {
   }
 }
 
+/** Per-ACK scratch for RACK (one ACK is processed at a time; nothing keeps them). */
+const deliveredScratch: TxRecord[] = [];
+const ackInfoScratch: RackAckInfo = {
+  now: 0,
+  delivered: deliveredScratch,
+  tsEcr: undefined,
+  dsack: false,
+  sndUna: 0,
+  sndNxt: 0,
+  inRecovery: false,
+  exitingRecovery: false,
+  segsSacked: 0,
+  srtt: undefined,
+  rttSample: undefined,
+};
+
 /** Drops the transmit records below SND.UNA; returns those newly delivered (not SACKed before). */
 function rackTrim(c: TcpConnection, delivered?: TxRecord[]): void {
   const rq = c.rq;
   const una = c.sndUna;
   let k = 0;
-  while (k < rq.length && seqLeq(rq[k]!.endSeq, una)) {
-    const r = rq[k]!;
+  while (k < rq.length && seqLeq(rq.at(k).endSeq, una)) {
+    const r = rq.at(k);
     if (r.sacked) c.rqSacked--;
     else delivered?.push(r);
     k++;
   }
-  if (k > 0) rq.splice(0, k);
-  if (rq.length > 0 && seqLt(rq[0]!.seq, una)) rq[0]!.seq = una;
+  if (k > 0) rq.dropFront(k);
+  if (rq.length > 0 && seqLt(rq.at(0).seq, una)) rq.at(0).seq = una;
 }
 
 /**
@@ -580,15 +622,17 @@ function rackTrim(c: TcpConnection, delivered?: TxRecord[]): void {
 function rackOnAck(c: TcpConnection, s: Segment, hasDsack: boolean, exiting: boolean): boolean {
   const rack = c.rack!;
   const rq = c.rq;
-  const delivered: TxRecord[] = [];
+  // Scratch (no allocation per ACK): filled here, read by rack.onAck, then left alone.
+  const delivered = deliveredScratch;
+  delivered.length = 0;
   rackTrim(c, delivered);
   const o = s.opts;
   for (let b = hasDsack ? 1 : 0; b < o.sackCount; b++) {
     const bs = o.sackBlocks[2 * b]!;
     const be = o.sackBlocks[2 * b + 1]!;
     if (!seqLt(bs, be)) continue;
-    for (let i = rqFind(c, bs); i < rq.length && seqLt(rq[i]!.seq, be); i++) {
-      const r = rq[i]!;
+    for (let i = rqFind(c, bs); i < rq.length && seqLt(rq.at(i).seq, be); i++) {
+      const r = rq.at(i);
       if (!r.sacked && seqGeq(r.seq, bs) && seqLeq(r.endSeq, be)) {
         r.sacked = true;
         c.rqSacked++;
@@ -600,18 +644,19 @@ function rackOnAck(c: TcpConnection, s: Segment, hasDsack: boolean, exiting: boo
   const now = c.now;
   // TSecr as the (whole-millisecond) time its TSval was sent: tsNow() is floor(now) + offset.
   const tsEcr = c.tsOk && o.hasTimestamps && o.tsEcr !== 0 ? Math.floor(now) - seqSub(c.tsNow(), o.tsEcr) : undefined;
-  rack.onAck({
-    now,
-    delivered,
-    tsEcr,
-    dsack: hasDsack,
-    sndUna: c.sndUna,
-    sndNxt: c.sndNxt,
-    inRecovery: c.sb?.inRecovery ?? false,
-    exitingRecovery: exiting,
-    segsSacked: c.rqSacked,
-    srtt: c.rtt.srtt,
-  });
+  const info = ackInfoScratch;
+  info.now = now;
+  info.delivered = delivered;
+  info.tsEcr = tsEcr;
+  info.dsack = hasDsack;
+  info.sndUna = c.sndUna;
+  info.sndNxt = c.sndNxt;
+  info.inRecovery = c.sb?.inRecovery ?? false;
+  info.exitingRecovery = exiting;
+  info.segsSacked = c.rqSacked;
+  info.srtt = c.rtt.srtt;
+  rack.onAck(info);
+  delivered.length = 0;
   // Nothing SACKed and not in recovery: only cumulative ACKs, which deliver the oldest
   // segments, so no outstanding segment can have been sent before RACK.xmit_ts; skip the O(n)
   // scan (Linux walks its time-ordered list and stops at the same point).
@@ -629,8 +674,11 @@ export function rackDetect(c: TcpConnection): boolean {
   return res.lost.length > 0;
 }
 
-function* notSacked(rq: TxRecord[]): Iterable<TxRecord> {
-  for (const r of rq) if (!r.sacked) yield r;
+function* notSacked(rq: TxQueue): Iterable<TxRecord> {
+  for (let i = 0; i < rq.length; i++) {
+    const r = rq.at(i);
+    if (!r.sacked) yield r;
+  }
 }
 
 /** The RACK reordering timer fired: detect again, recover if needed. */
@@ -693,7 +741,7 @@ function enterSackRecovery(c: TcpConnection): void {
   c.retransStamp = undefined;
   // Eifel can tell which copy of the head filled the hole only if the head had not been
   // retransmitted before (else an older retransmission echoes a TSval before this episode).
-  const head = c.rq[0];
+  const head = c.rq.first();
   c.undoEifel = c.tsOk && head !== undefined && head.seq === c.sndUna && !head.retransmitted ? undefined : false;
   const seg = sb.enterRecovery();
   const n = retransmitAt(c, seg.seq, seg.len);

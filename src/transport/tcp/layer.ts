@@ -10,7 +10,7 @@
  * `drop.tcp.<reason>`.
  */
 import type { Clock, RandomSource } from '../../core/clock.js';
-import type { Counters } from '../../core/counters.js';
+import type { Counter, Counters } from '../../core/counters.js';
 import type { SipKey } from '../../core/siphash.js';
 import type { TimerQueue } from '../../core/timers.js';
 import type { ProtocolHandler4, ProtocolHandler6, RxInfo } from '../../ip/context.js';
@@ -21,7 +21,8 @@ import { TcpFlags, TcpOptionsScratch, TcpPacket, emitTcp, readTcpOptions, tcpHea
 import { SocketError } from '../errors.js';
 import { EphemeralPortSelector, hashFlow, randomSipKey, type IpAddr } from '../ports.js';
 import { St, TcpConnection, wscaleFor } from './connection.js';
-import { Segment, applySynOptions, segmentArrives } from './input.js';
+import { ConnTable } from './conn-table.js';
+import { Segment, afterSegments, applySynOptions, segmentArrives } from './input.js';
 import { IsnGenerator } from './isn.js';
 import { output, sendSyn, sentRange, startGoBack } from './output.js';
 import { seqAdd, seqGt } from './seq.js';
@@ -29,6 +30,9 @@ import { SYN_COOKIE_MSS_V4, SYN_COOKIE_MSS_V6, SynCookies, cookieTsOptions, cook
 import type { TcpListener, TcpSocket, TcpSocketOptions } from './socket.js';
 
 const { SYN, RST, ACK } = TcpFlags;
+
+/** Bytes per receive slab (TcpLayer.rxSlab). */
+const RX_SLAB_SIZE = 256 * 1024;
 
 /** What TCP needs from the IP layer (the Stack implements it; structurally UdpNetwork + MTU). */
 export interface TransportNetwork {
@@ -267,13 +271,21 @@ export class TcpLayer {
   private readonly rxOpts = new TcpOptionsScratch();
   /** @internal */
   inInput = false;
+  /**
+   * The clock read once per unit of work — a segment's arrival, a user call, a timer: everything
+   * done for it (RTT samples, RACK transmit times, timestamps, timer deadlines) uses that one
+   * instant rather than reading the clock dozens of times per segment. Valid while `pinDepth`
+   * is non-zero (pinNow/unpinNow nest); application callbacks run unpinned.
+   */
+  private pinnedNow = 0;
+  private pinDepth = 0;
   private dirty: TcpConnection[] = [];
   private readyListeners: ListenerImpl[] = [];
   /** @internal diagnostics */
   lastInternalError: unknown;
   lastCallbackError: unknown;
 
-  private readonly conns = new Map<string, TcpConnection>();
+  private readonly conns = new ConnTable();
   private readonly listeners = new Map<string, ListenerImpl[]>();
   private readonly isn: IsnGenerator;
   private readonly cookies: SynCookies;
@@ -295,6 +307,7 @@ export class TcpLayer {
     this.random = deps.random;
     this.timers = deps.timers;
     this.counters = deps.counters;
+    this.cRx = deps.counters.counter('tcp.rx');
     this.isn = IsnGenerator.fromRandom(deps.random);
     this.cookies = SynCookies.fromRandom(deps.random, { periodMs: this.config.syncookiePeriodMs });
     this.ports = new EphemeralPortSelector(deps.random, { min: this.config.ephemeralMin, max: this.config.ephemeralMax });
@@ -432,10 +445,10 @@ export class TcpLayer {
     let lport = opts.localPort ?? 0;
     if (lport !== 0) {
       if (!Number.isInteger(lport) || lport < 0 || lport > 65535) throw new SocketError('EINVAL', `bad port ${lport}`, 'connect');
-      if (this.conns.has(connKey(family, localAddr, lport, remote, rport))) throw new SocketError('EADDRINUSE', `address in use: port ${lport}`, 'connect');
+      if (this.conns.has(family, localAddr, lport, remote, rport)) throw new SocketError('EADDRINUSE', `address in use: port ${lport}`, 'connect');
     } else {
       lport =
-        this.ports.select(localAddr, remote, rport, (p) => this.listeners.has(family + '|' + p) || this.conns.has(connKey(family, localAddr, p, remote, rport))) ?? 0;
+        this.ports.select(localAddr, remote, rport, (p) => this.listeners.has(family + '|' + p) || this.conns.has(family, localAddr, p, remote, rport)) ?? 0;
       if (lport === 0) throw new SocketError('EADDRNOTAVAIL', 'no ephemeral port available', 'connect');
     }
     if (this.conns.size >= this.config.maxConnections) {
@@ -452,8 +465,7 @@ export class TcpLayer {
     }
     c.initSend(this.isn.isn(this.clock.now(), localAddr, lport, remote, rport));
     c.tsOffset = this.tsOffset(localAddr, lport, remote, rport);
-    c.key = connKey(family, localAddr, lport, remote, rport);
-    this.conns.set(c.key, c);
+    this.conns.add(c);
     c.setState(St.SYN_SENT);
     this.counters.inc('tcp.active_opens');
     sendSyn(c);
@@ -472,8 +484,108 @@ export class TcpLayer {
 
   // ---- input ------------------------------------------------------------------------------
 
+  /**
+   * @internal Received in-order data is copied into this slab, shared by all connections (one
+   * allocation per RX_SLAB_SIZE bytes rather than one per segment); the application gets views
+   * of it (TcpConnection.deliver). A slab is never written again once replaced, so views stay
+   * valid for as long as the application keeps them.
+   */
+  rxSlab = new Uint8Array(0);
+  private rxSlabUsed = 0;
+
+  /**
+   * @internal Copies `data` into the receive slab and returns its offset there. When `tail`
+   * (a connection's open chunk in the slab, ending at `tailEnd`) ends where the free space
+   * starts, the copy lands right after it so the chunk can grow.
+   */
+  copyIn(data: Uint8Array, tail: Uint8Array | undefined, tailEnd: number): number {
+    const n = data.length;
+    if (this.rxSlabUsed + n > this.rxSlab.length) {
+      this.rxSlab = new Uint8Array(Math.max(RX_SLAB_SIZE, n));
+      this.rxSlabUsed = 0;
+    }
+    // Another connection's data (or nothing) since the tail: 8-byte align the new chunk.
+    if (!(tail === this.rxSlab && tailEnd === this.rxSlabUsed)) {
+      const aligned = (this.rxSlabUsed + 7) & ~7;
+      if (aligned + n <= this.rxSlab.length) this.rxSlabUsed = aligned;
+    }
+    const at = this.rxSlabUsed;
+    this.rxSlab.set(data, at);
+    this.rxSlabUsed = at + n;
+    return at;
+  }
+
+  /**
+   * @internal Set by the Stack while a link batch is being received (until endBatch, at the
+   * batch's flush): segments are processed as they come, but each connection's output — data
+   * the ACKs allow, and the ACK owed (RFC 9293 §3.8.6.3 / RFC 5681 §4.2 decide whether one is
+   * owed, per segment) — runs once, at the end of the batch, so one cumulative ACK answers the
+   * whole batch, as a receiver with GRO does.
+   */
+  batching = false;
+  private pendingOutput: TcpConnection[] = [];
+  private readonly cRx: Counter;
+
+  /** @internal a connection with output due at the end of the batch. */
+  deferOutput(c: TcpConnection): void {
+    if (c.outputPending) return;
+    c.outputPending = true;
+    this.pendingOutput.push(c);
+  }
+
+  /**
+   * The link batch is over: run the deferred output of every connection, in arrival order, then
+   * the application events (as after a single segment: output first, then events).
+   */
+  endBatch(): void {
+    this.batching = false;
+    if (this.pendingOutput.length === 0) {
+      if (!this.inInput && (this.dirty.length > 0 || this.readyListeners.length > 0)) this.flushDirty();
+      return;
+    }
+    const wasIn = this.inInput;
+    this.pinNow();
+    this.inInput = true;
+    try {
+      // Output cannot defer more (batching is off), but keep the loop safe if it did.
+      for (let guard = 0; guard < 4 && this.pendingOutput.length > 0; guard++) {
+        const list = this.pendingOutput;
+        this.pendingOutput = [];
+        for (const c of list) {
+          c.outputPending = false;
+          try {
+            afterSegments(c);
+          } catch (e) {
+            this.counters.inc('tcp.internal_error');
+            this.lastInternalError = e;
+          }
+        }
+      }
+    } finally {
+      this.inInput = wasIn;
+      this.unpinNow();
+    }
+    if (!wasIn) this.flushDirty();
+  }
+
+  /** @internal the current time: the pinned instant of the work in progress, else the clock. */
+  now(): number {
+    return this.pinDepth > 0 ? this.pinnedNow : this.clock.now();
+  }
+
+  /** @internal starts a unit of work (see pinnedNow); pair with unpinNow. */
+  pinNow(): void {
+    if (this.pinDepth++ === 0) this.pinnedNow = this.clock.now();
+  }
+
+  /** @internal */
+  unpinNow(): void {
+    this.pinDepth--;
+  }
+
   private input(family: 4 | 6, src: number | Uint8Array, dst: number | Uint8Array, buf: Uint8Array, rx: RxInfo): void {
     const wasIn = this.inInput;
+    this.pinNow();
     this.inInput = true;
     try {
       this.process(family, src, dst, buf, rx);
@@ -482,8 +594,10 @@ export class TcpLayer {
       this.lastInternalError = e;
     } finally {
       this.inInput = wasIn;
+      this.unpinNow();
     }
-    if (!wasIn) this.flushDirty();
+    // Application events wait for the end of the batch (endBatch) when batching.
+    if (!wasIn && !this.batching) this.flushDirty();
   }
 
   private flushDirty(): void {
@@ -493,18 +607,21 @@ export class TcpLayer {
       for (const l of ls) this.deliverPending(l);
       const d = this.dirty;
       this.dirty = [];
+      for (const c of d) c.dirtyQueued = false;
       for (const c of d) c.flushEvents();
     }
   }
 
   /** @internal */
   markDirty(c: TcpConnection): void {
-    if (!this.dirty.includes(c)) this.dirty.push(c);
+    if (c.dirtyQueued) return;
+    c.dirtyQueued = true;
+    this.dirty.push(c);
   }
 
   private process(family: 4 | 6, src: number | Uint8Array, dst: number | Uint8Array, buf: Uint8Array, rx: RxInfo): void {
     const C = this.counters;
-    C.inc('tcp.rx');
+    this.cRx.inc();
     const bad = TcpPacket.check(buf);
     if (bad) {
       C.drop(bad);
@@ -555,8 +672,7 @@ export class TcpLayer {
     s.payload = p.payload();
     s.opts = this.rxOpts;
     const scope = family === 6 && isLinkLocal6(src as Uint8Array) ? rx.iface.index : undefined;
-    const key = connKey(family, dst, dport, src, sport);
-    let c = this.conns.get(key);
+    let c = this.conns.get(family, dst, dport, src, sport);
     if (c && c.state === St.TIME_WAIT && s.flags & SYN && !(s.flags & (ACK | RST))) {
       // A new SYN for a TIME-WAIT connection (RFC 9293 §3.10.7.4 note, RFC 6191 / Linux
       // tcp_timewait_state_process): accept when its sequence number (or timestamp) is newer.
@@ -648,8 +764,7 @@ export class TcpLayer {
     c.maxSndWnd = s.window;
     c.sndWl1 = s.seq;
     c.sndWl2 = c.iss;
-    c.key = connKey(family, dst, dport, src, sport);
-    this.conns.set(c.key, c);
+    this.conns.add(c);
     c.inSynQueue = true;
     l.synQueue++;
     l.halfOpen.add(c);
@@ -748,8 +863,7 @@ export class TcpLayer {
     } else c.rcvWscale = 0;
     c.initCongestion();
     c.rcvAdvRight = seqAdd(c.rcvNxt, Math.min(c.rcvBufSize, 0xffff));
-    c.key = connKey(family, dst, dport, src, sport);
-    this.conns.set(c.key, c);
+    this.conns.add(c);
     c.state = St.SYN_RECEIVED;
     this.counters.inc('tcp.passive_opens');
     segmentArrives(c, s);
@@ -812,7 +926,7 @@ export class TcpLayer {
       const i = c.listener.pending.indexOf(c);
       if (i >= 0) c.listener.pending.splice(i, 1);
     }
-    if (this.conns.get(c.key) === c) this.conns.delete(c.key);
+    this.conns.delete(c);
     this.timers.cancel(c.eventTimer);
     if (c.accepted) c.scheduleEvents();
   }
@@ -853,7 +967,9 @@ export class TcpLayer {
 
   private routeMssTo(family: 4 | 6, remote: IpAddr, scope: number | undefined): number {
     let mtu = family === 4 ? this.network.mtu4(remote as number) : this.network.mtu6(remote as Uint8Array, scope);
-    const p = (family === 4 ? this.pmtu4 : this.pmtu6).get(addrKey(remote));
+    const cache = family === 4 ? this.pmtu4 : this.pmtu6;
+    // (Checked for every output run: skip building the key while nothing was learned.)
+    const p = cache.size === 0 ? undefined : cache.get(addrKey(remote));
     if (p !== undefined && p < mtu) mtu = p;
     const hdr = family === 4 ? 40 : 60;
     const min = family === 4 ? 536 : 1220;
@@ -897,7 +1013,7 @@ export class TcpLayer {
     const lport = (tcp[0]! << 8) | tcp[1]!;
     const rport = (tcp[2]! << 8) | tcp[3]!;
     const seq = ((tcp[4]! << 24) | (tcp[5]! << 16) | (tcp[6]! << 8) | tcp[7]!) >>> 0;
-    const c = this.conns.get(connKey(family, local, lport, remote, rport));
+    const c = this.conns.get(family, local, lport, remote, rport);
     if (!c || c.state === St.TIME_WAIT) return C.drop('tcp.icmp_no_connection');
     // RFC 5927 §4.1: the quoted sequence number must be in SND.UNA..SND.NXT.
     if (!sentRange(c, seq)) return C.drop('tcp.icmp_bad_seq');
@@ -986,9 +1102,6 @@ function addrKey(a: IpAddr): string {
   return s;
 }
 
-function connKey(family: 4 | 6, local: IpAddr, lport: number, remote: IpAddr, rport: number): string {
-  return family + '|' + addrKey(local) + '|' + lport + '|' + addrKey(remote) + '|' + rport;
-}
 
 function isZero(a: IpAddr): boolean {
   if (typeof a === 'number') return a === 0;

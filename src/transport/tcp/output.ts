@@ -16,7 +16,8 @@
  */
 import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../../wire/checksum.js';
 import { TcpFlags, emitTcp, tcpHeaderLength } from '../../wire/tcp.js';
-import { St, type TcpConnection, type TxRecord } from './connection.js';
+import { St, type TcpConnection } from './connection.js';
+import type { TxRecord } from './tx-queue.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub, type Seq } from './seq.js';
 
 const { FIN, SYN, PSH, ACK } = TcpFlags;
@@ -258,7 +259,7 @@ export function rqFind(c: TcpConnection, seq: Seq): number {
   let hi = rq.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (seqLeq(rq[mid]!.endSeq, seq)) lo = mid + 1;
+    if (seqLeq(rq.at(mid).endSeq, seq)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -266,12 +267,8 @@ export function rqFind(c: TcpConnection, seq: Seq): number {
 
 /** Splits the record at index i at `at` (inside it); returns the index of the upper part. */
 function rqSplit(c: TcpConnection, i: number, at: Seq): number {
-  const r = c.rq[i]!;
-  const upper: TxRecord = { ...r, seq: at };
-  r.endSeq = at;
-  c.rq.splice(i + 1, 0, upper);
-  if (r.sacked) c.rqSacked++;
-  return i + 1;
+  if (c.rq.at(i).sacked) c.rqSacked++;
+  return c.rq.split(i, at);
 }
 
 /** RACK bookkeeping for a retransmission of [s, e): new xmit_ts, retransmitted, no longer lost. */
@@ -279,11 +276,11 @@ function rackOnRetransmit(c: TcpConnection, s: Seq, e: Seq): void {
   let i = rqFind(c, s);
   const rq = c.rq;
   if (i >= rq.length) return;
-  if (seqLt(rq[i]!.seq, s)) i = rqSplit(c, i, s);
+  if (seqLt(rq.at(i).seq, s)) i = rqSplit(c, i, s);
   const now = c.now;
-  for (; i < rq.length && seqLt(rq[i]!.seq, e); i++) {
-    if (seqGt(rq[i]!.endSeq, e)) rqSplit(c, i, e);
-    const r = rq[i]!;
+  for (; i < rq.length && seqLt(rq.at(i).seq, e); i++) {
+    if (seqGt(rq.at(i).endSeq, e)) rqSplit(c, i, e);
+    const r = rq.at(i);
     r.xmitTs = now;
     r.retransmitted = true;
     r.lost = false;
@@ -292,7 +289,11 @@ function rackOnRetransmit(c: TcpConnection, s: Seq, e: Seq): void {
 
 /** The first record RACK marked lost (not SACKed, not retransmitted since), if any. */
 export function rackFirstLost(c: TcpConnection): TxRecord | undefined {
-  for (const r of c.rq) if (r.lost && !r.sacked) return r;
+  const rq = c.rq;
+  for (let i = 0; i < rq.length; i++) {
+    const r = rq.at(i);
+    if (r.lost && !r.sacked) return r;
+  }
   return undefined;
 }
 
@@ -319,7 +320,11 @@ export function goBackActive(c: TcpConnection): boolean {
  */
 function rackPipe(c: TcpConnection): number {
   let n = 0;
-  for (const r of c.rq) if (!r.sacked && !r.lost) n += seqSub(r.endSeq, r.seq);
+  const rq = c.rq;
+  for (let i = 0; i < rq.length; i++) {
+    const r = rq.at(i);
+    if (!r.sacked && !r.lost) n += seqSub(r.endSeq, r.seq);
+  }
   return n;
 }
 
@@ -336,7 +341,9 @@ function rackLostInPipe(c: TcpConnection): number {
   const sb = c.sb;
   if (!c.rack || !sb) return 0;
   let n = 0;
-  for (const r of c.rq) {
+  const rq = c.rq;
+  for (let i = 0; i < rq.length; i++) {
+    const r = rq.at(i);
     if (!r.lost || r.sacked) continue;
     if (!sb.isLost(r.seq)) n += seqSub(r.endSeq, r.seq);
     if (seqLt(r.seq, sb.highRxt)) n += seqSub(seqMin(r.endSeq, sb.highRxt), r.seq);
@@ -403,7 +410,7 @@ function sendNew(c: TcpConnection, pipeNow: number, force: boolean): boolean {
     c.rttSeq = c.sndNxt;
     c.rttTime = c.now;
   }
-  if (c.rack) c.rq.push({ seq, endSeq: c.sndNxt, xmitTs: c.now, retransmitted: false, lost: false, sacked: false });
+  if (c.rack) c.rq.push(seq, c.sndNxt, c.now);
   // RFC 8985 §7.2: (re)start the PTO after sending new data; RFC 6298 §5.1 otherwise.
   rearmTimer(c, c.ptoArmed);
   return true;

@@ -80,6 +80,22 @@ export interface RackOptions {
   minRttWindow?: number;
 }
 
+/** Step 2's order: ascending xmit_ts, then end_seq. */
+function byXmitTs(x: RackSegment, y: RackSegment): number {
+  return x.xmitTs - y.xmitTs || (seqLt(x.endSeq, y.endSeq) ? -1 : 1);
+}
+
+/** Step 3's order: ascending end_seq. */
+function byEndSeq(x: RackSegment, y: RackSegment): number {
+  return seqLt(x.endSeq, y.endSeq) ? -1 : x.endSeq === y.endSeq ? 0 : 1;
+}
+
+/** Whether `xs` is already sorted by `cmp` (no adjacent pair out of order). */
+function inOrder(xs: readonly RackSegment[], cmp: (x: RackSegment, y: RackSegment) => number): boolean {
+  for (let i = 1; i < xs.length; i++) if (cmp(xs[i - 1]!, xs[i]!) > 0) return false;
+  return true;
+}
+
 /** RACK_sent_after(t1, seq1, t2, seq2) (§6.2 step 2). */
 export function rackSentAfter(t1: number, seq1: Seq, t2: number, seq2: Seq): boolean {
   return t1 > t2 || (t1 === t2 && seqGt(seq1, seq2));
@@ -135,7 +151,9 @@ export class Rack {
     if (a.rttSample !== undefined) this.updateMinRtt(a.rttSample, now);
 
     // Step 2: RACK_update(), in ascending order of xmit_ts.
-    const byTs = a.delivered.length > 1 ? [...a.delivered].sort((x, y) => x.xmitTs - y.xmitTs || (seqLt(x.endSeq, y.endSeq) ? -1 : 1)) : a.delivered;
+    // Usually already in order (a cumulative ACK delivers the oldest segments, sent in order):
+    // sorting a copy is needed only when it is not (the sort is stable, so the order is the same).
+    const byTs = inOrder(a.delivered, byXmitTs) ? a.delivered : [...a.delivered].sort(byXmitTs);
     for (const s of byTs) {
       const rtt = now - s.xmitTs;
       if (s.retransmitted) {
@@ -158,7 +176,7 @@ export class Rack {
     }
 
     // Step 3: RACK_detect_reordering(), in ascending order of end_seq.
-    const bySeq = a.delivered.length > 1 ? [...a.delivered].sort((x, y) => (seqLt(x.endSeq, y.endSeq) ? -1 : x.endSeq === y.endSeq ? 0 : 1)) : a.delivered;
+    const bySeq = inOrder(a.delivered, byEndSeq) ? a.delivered : [...a.delivered].sort(byEndSeq);
     for (const s of bySeq) {
       if (this.fack === undefined || seqGt(s.endSeq, this.fack)) this.fack = s.endSeq;
       else if (seqLt(s.endSeq, this.fack) && !s.retransmitted) this.reorderingSeen = true;

@@ -60,10 +60,10 @@ export function onRtxTimer(c: TcpConnection): void {
   // although it was SACKed, so the receiver discarded it (or the SACK was forged). Like Linux
   // tcp_timeout_mark_lost() (is_reneg), forget every SACK mark, so that the RTO retransmits
   // SND.UNA and the scoreboard stops counting data the receiver may not have.
-  const head = c.rq[0];
+  const head = c.rq.first();
   const reneged = head !== undefined && head.sacked && head.seq === c.sndUna;
   if (reneged) {
-    for (const r of c.rq) r.sacked = false;
+    for (let i = 0; i < c.rq.length; i++) c.rq.at(i).sacked = false;
     c.rqSacked = 0;
     L.counters.inc('tcp.sack_reneging');
   }
