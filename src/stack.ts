@@ -11,7 +11,7 @@
 import type { Clock, RandomSource } from './core/clock.js';
 import { Counters } from './core/counters.js';
 import { TimerQueue } from './core/timers.js';
-import type { Link, LinkReceiver } from './link/link.js';
+import { RxFlags, type Link, type LinkOffloads, type LinkReceiver } from './link/link.js';
 import { ETHERNET_HEADER_LEN, EtherType, emitEthernet, parseEthernet } from './wire/ethernet.js';
 import { formatIpv4, formatIpv6, isMacMulticast, parseCidr, parseIpv4, parseIpv6 } from './wire/address.js';
 import { NetInterface } from './ip/interface.js';
@@ -20,8 +20,8 @@ import { ReassemblyBudget } from './ip/reassembly.js';
 import { TokenBucket } from './ip/ratelimit.js';
 import { DEFAULT_LIMITS, type StackLimits } from './ip/limits.js';
 import type { IcmpErrorHandler, IpContext, ProtocolHandler4, ProtocolHandler6, RxInfo } from './ip/context.js';
-import { Ipv4Layer } from './ip/ipv4.js';
-import { Ipv6Layer } from './ip/ipv6.js';
+import { Ipv4Layer, type Output4Options } from './ip/ipv4.js';
+import { Ipv6Layer, type Output6Options } from './ip/ipv6.js';
 import { Icmp4 } from './ip/icmp.js';
 import { Icmp6 } from './ip/icmp6.js';
 import { Arp } from './ip/arp.js';
@@ -154,7 +154,7 @@ export class Stack implements IpContext {
     }
     this.interfaces.push(iface);
     const receiver: LinkReceiver = {
-      receive: (frame) => this.receive(iface, frame),
+      receive: (frame, flags) => this.receive(iface, frame, flags),
       flush: () => this.flush(),
     };
     link.attach(receiver);
@@ -211,13 +211,13 @@ export class Stack implements IpContext {
 
   // ---- receive --------------------------------------------------------------------------------
 
-  /** One frame from `iface`'s link. Never throws. */
-  receive(iface: NetInterface, frame: Uint8Array): void {
+  /** One frame from `iface`'s link, with the link's `RxFlags`. Never throws. */
+  receive(iface: NetInterface, frame: Uint8Array, flags = 0): void {
     if (this.closed) return;
     try {
       this.counters.inc('link.rx');
-      if (iface.ethernet) this.receiveEthernet(iface, frame);
-      else this.receiveIp(iface, frame);
+      if (iface.ethernet) this.receiveEthernet(iface, frame, flags);
+      else this.receiveIp(iface, frame, flags);
     } catch {
       this.counters.drop('internal.exception');
     }
@@ -247,19 +247,19 @@ export class Stack implements IpContext {
     }
   }
 
-  private receiveIp(iface: NetInterface, frame: Uint8Array): void {
+  private receiveIp(iface: NetInterface, frame: Uint8Array, flags: number): void {
     if (frame.length === 0) {
       this.counters.drop('link.empty');
       return;
     }
-    const rx: RxInfo = { iface, linkMulticast: false };
+    const rx: RxInfo = { iface, linkMulticast: false, csumValid: (flags & RxFlags.CSUM_VALID) !== 0 };
     const v = frame[0]! >>> 4;
     if (v === 4) this.ipv4.input(frame, rx);
     else if (v === 6) this.ipv6.input(frame, rx);
     else this.counters.drop('link.bad_version');
   }
 
-  private receiveEthernet(iface: NetInterface, frame: Uint8Array): void {
+  private receiveEthernet(iface: NetInterface, frame: Uint8Array, flags: number): void {
     const c = this.counters;
     const eth = parseEthernet(frame);
     if (typeof eth === 'string') {
@@ -272,7 +272,7 @@ export class Stack implements IpContext {
       return;
     }
     const payload = frame.subarray(ETHERNET_HEADER_LEN);
-    const rx: RxInfo = { iface, linkMulticast: isMacMulticast(eth.dst) };
+    const rx: RxInfo = { iface, linkMulticast: isMacMulticast(eth.dst), csumValid: (flags & RxFlags.CSUM_VALID) !== 0 };
     switch (eth.ethertype) {
       case EtherType.IPV4:
         this.ipv4.input(payload, rx);
@@ -343,8 +343,30 @@ export class Stack implements IpContext {
   /** What TCP needs from the IP layer: UDP's needs plus the path MTU towards a destination. */
   private transportNetwork(): TransportNetwork {
     const udp = this.udpNetwork();
+    const TCP = 6;
     return {
       ...udp,
+      sendSegment4: (src, dst, buf, off, len, offload) => this.ipv4.outputInPlace(src, dst, TCP, buf, off, len, DF4, offload),
+      sendSegment6: (src, dst, buf, off, len, offload, scope) => {
+        let opts: Output6Options = DF6;
+        if (scope !== undefined) {
+          const i = this.getInterface(scope);
+          if (!i) return 'ENXIO';
+          opts = { dontFrag: true, iface: i };
+        }
+        return this.ipv6.outputInPlace(src, dst, TCP, buf, off, len, opts, offload);
+      },
+      offloads4: (dst) => {
+        if (this.ipv4.isLocal(dst)) return undefined;
+        const r = this.routes.lookup4(dst);
+        return r ? linkTxOffloads(r.iface) : undefined;
+      },
+      offloads6: (dst, scope) => {
+        if (this.ipv6.isLocal(dst)) return undefined;
+        const iface = scope !== undefined ? this.getInterface(scope) : undefined;
+        const r = this.routes.lookup6(dst, iface, this.interfaces);
+        return r ? linkTxOffloads(r.iface) : undefined;
+      },
       mtu4: (dst) => {
         const local = this.interfaces.find((i) => i.hasIpv4(dst));
         if (local) return local.mtu;
@@ -389,4 +411,15 @@ export class Stack implements IpContext {
   static formatAddress(a: number | Uint8Array): string {
     return typeof a === 'number' ? formatIpv4(a) : formatIpv6(a);
   }
+}
+
+const DF4: Output4Options = Object.freeze({ df: true });
+const DF6: Output6Options = Object.freeze({ dontFrag: true });
+
+/**
+ * The transmit offloads TCP may use on `iface`: its link's, on links that carry IP packets
+ * (TUN). On Ethernet links a packet may wait for ARP/NDP, so it is finished in software there.
+ */
+function linkTxOffloads(iface: NetInterface): LinkOffloads | undefined {
+  return iface.ethernet ? undefined : iface.link.offloads;
 }

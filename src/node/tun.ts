@@ -13,11 +13,16 @@
  *   them all, one write() per packet. A packet the kernel has no room for is dropped and counted,
  *   never retried and never blocking.
  *
- * With `vnetHdr`, every frame in both directions starts with a `vnetHdrSize`-byte
- * virtio_net_hdr (see VIRTIO_NET_HDR_*): received frames may be GSO super-packets up to 64 KiB
- * with partial checksums, and sent frames must carry a header (all zeros: a plain packet).
+ * With `vnetHdr`, every frame on the device starts with a `vnetHdrSize`-byte virtio_net_hdr
+ * (see VIRTIO_NET_HDR_*). The link reads and writes it itself: a received frame reaches the
+ * receiver without it, with `RxFlags` saying what the header said (CSUM_VALID for a partial or
+ * already verified checksum, GSO for a super-packet of up to 64 KiB); a frame sent with a
+ * `TxOffload` gets a header asking the kernel to complete its checksum and cut it into
+ * segments (TSO), one sent without gets an all-zero header (a plain packet). `keepVnetHdr`
+ * turns this off: frames then carry the raw header in both directions, for callers that
+ * handle it themselves.
  */
-import type { Link, LinkKind, LinkReceiver } from '../link/link.js';
+import { GsoType, RxFlags, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type TxOffload } from '../link/link.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import { loadNative, type NativeDevice, type NativeLinkInfo, type NativeTunQueue } from './addon.js';
 
@@ -56,6 +61,17 @@ export interface TunOptions {
   vnetHdr?: boolean;
   /** 10 (struct virtio_net_hdr, the kernel default) or 12 (virtio_net_hdr_mrg_rxbuf). Default 10. */
   vnetHdrSize?: 10 | 12;
+  /**
+   * With vnetHdr: hand frames to the receiver WITH the raw virtio_net_hdr in front, and expect
+   * `send` callers to put one in front of theirs (no RxFlags, no `offloads`). Default false:
+   * the link handles the header.
+   */
+  keepVnetHdr?: boolean;
+  /**
+   * With vnetHdr (and not keepVnetHdr): advertise transmit offloads (`link.offloads`: checksum
+   * completion and TSO4/TSO6, which the kernel accepts from any IFF_VNET_HDR writer). Default true.
+   */
+  txOffloads?: boolean;
   /** Offloads to enable (needs vnetHdr); reset to none on close(). */
   offloads?: TunOffloads;
   /** The stack's own MAC address on a TAP link; default 02:00:00:00:00:02. */
@@ -81,6 +97,12 @@ export interface TunStats {
   txDrops: number;
   /** Packets the kernel refused otherwise (e.g. EINVAL for a malformed packet, EIO). */
   txErrors: number;
+  /** Received GSO super-packets (vnetHdr), handed to the receiver whole. */
+  rxGso: number;
+  /** Received frames dropped by the link: shorter than the virtio_net_hdr, or a GSO type the stack cannot take (UDP). */
+  rxDropped: number;
+  /** Super-segments sent for the kernel to cut (TSO). */
+  txGso: number;
 }
 
 /** virtio_net_hdr fields and values (linux/virtio_net.h), for links opened with vnetHdr. */
@@ -118,6 +140,8 @@ const TX_ENTRIES = 512;
 const MAX_PACKET = 65536;
 /** Ethernet header with one VLAN tag, on TAP. */
 const ETH_OVERHEAD = 18;
+/** Largest IP packet a TSO super-segment may be (gso_max_size is 65536; IPv4 Total Length stops at 65535). */
+const MAX_GSO_BYTES = 65535;
 
 /** The TUNSETOFFLOAD mask for `offloads`. */
 export function offloadFlags(offloads: TunOffloads | undefined): number {
@@ -213,10 +237,12 @@ export class TunLink implements Link {
   readonly name: string;
   readonly ifindex: number;
   readonly netns: string | undefined;
-  /** Bytes of virtio_net_hdr in front of every frame; 0 without vnetHdr. */
+  /** Bytes of virtio_net_hdr in front of every frame on the device; 0 without vnetHdr. */
   readonly vnetHdrSize: number;
-  /** Enabled TUNSETOFFLOAD flags. */
-  offloads: number;
+  /** Enabled TUNSETOFFLOAD flags (what the kernel may hand us: partial checksums, TSO super-packets). */
+  offloadFlags: number;
+  /** Transmit offloads (Link.offloads): with vnetHdr, unless keepVnetHdr or txOffloads: false. */
+  readonly offloads: LinkOffloads | undefined;
   readonly stats: TunStats = {
     rxPackets: 0,
     rxBytes: 0,
@@ -227,6 +253,9 @@ export class TunLink implements Link {
     txBytes: 0,
     txDrops: 0,
     txErrors: 0,
+    rxGso: 0,
+    rxDropped: 0,
+    txGso: 0,
   };
   /** The last exception thrown by the receiver, for diagnostics. */
   lastReceiverError: unknown;
@@ -241,9 +270,12 @@ export class TunLink implements Link {
   private reading = false;
   private closed = false;
 
+  /** The link reads and writes the virtio_net_hdr (vnetHdr without keepVnetHdr): its size, else 0. */
+  private readonly hdr: number;
   private readonly slotSize: number;
   private readonly rxBatch: number;
   private rxBuffer: ArrayBuffer | undefined;
+  private rxBytes: Uint8Array | undefined;
   private rxLengths: Uint32Array | undefined;
 
   private readonly txBuffer: ArrayBuffer;
@@ -271,7 +303,12 @@ export class TunLink implements Link {
     this.ifindex = dev.ifindex;
     this.netns = options.netns;
     this.vnetHdrSize = options.vnetHdr ? (options.vnetHdrSize ?? 10) : 0;
-    this.offloads = offloads;
+    this.offloadFlags = offloads;
+    this.hdr = options.keepVnetHdr ? 0 : this.vnetHdrSize;
+    this.offloads =
+      this.hdr > 0 && options.txOffloads !== false
+        ? Object.freeze({ txCsum: true, tso4: true, tso6: true, maxGsoBytes: MAX_GSO_BYTES })
+        : undefined;
     this.queues = dev.queues;
     this.rxBatch = rxBatch;
     // A read shorter than the packet is cut silently, so a slot holds the largest packet the
@@ -298,6 +335,7 @@ export class TunLink implements Link {
     if (this.reading) return;
     this.reading = true;
     this.rxBuffer = new ArrayBuffer(this.slotSize * this.rxBatch);
+    this.rxBytes = new Uint8Array(this.rxBuffer);
     this.rxLengths = new Uint32Array(this.rxBatch);
     const onBatch = (count: number): void => this.deliver(count);
     const onError = (err: NodeJS.ErrnoException): void => this.readFailed(err);
@@ -315,22 +353,30 @@ export class TunLink implements Link {
     for (const q of this.queues) q.resume();
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, offload?: TxOffload): void {
     if (this.closed) {
       this.stats.txDrops++;
       return;
     }
-    const len = frame.length;
+    const hdr = this.hdr;
+    const len = frame.length + hdr;
     if (len > this.txBytes.length) {
+      if (hdr > 0) {
+        // Far past any packet size: the kernel would refuse it too.
+        this.stats.txErrors++;
+        return;
+      }
       // Larger than the whole transmit buffer: cannot be a valid packet, but let the kernel say so.
       this.flushTx();
       this.countWrites(1, this.queues[0]!.write(frame) ? 1 : 0, len);
       return;
     }
     if (this.txCount === TX_ENTRIES || this.txUsed + len > this.txBytes.length) this.flushTx();
-    this.txBytes.set(frame, this.txUsed);
+    const at = this.txUsed;
+    if (hdr > 0) this.writeVnetHdr(at, offload);
+    this.txBytes.set(frame, at + hdr);
     const i = this.txCount * 2;
-    this.txTable[i] = this.txUsed;
+    this.txTable[i] = at;
     this.txTable[i + 1] = len;
     this.txCount++;
     this.txUsed += len;
@@ -339,6 +385,37 @@ export class TunLink implements Link {
       this.txScheduled = true;
       queueMicrotask(this.flushTask);
     }
+  }
+
+  /**
+   * The virtio_net_hdr (little-endian) for a frame at `at` in the transmit buffer: all zeros for
+   * a plain packet; NEEDS_CSUM with csum_start/offset for a partial checksum; plus gso_type,
+   * gso_size and hdr_len for a super-segment the kernel cuts (virtio spec §5.1.6.2).
+   */
+  private writeVnetHdr(at: number, o: TxOffload | undefined): void {
+    const b = this.txBytes;
+    if (o === undefined) {
+      b.fill(0, at, at + this.hdr);
+      return;
+    }
+    const gso = o.gsoType;
+    const hdrLen = o.l4Offset + o.l4HeaderLength;
+    const csumStart = o.l4Offset;
+    b[at] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    b[at + 1] = gso;
+    b[at + 2] = hdrLen & 0xff;
+    b[at + 3] = hdrLen >>> 8;
+    b[at + 4] = o.gsoSize & 0xff;
+    b[at + 5] = o.gsoSize >>> 8;
+    b[at + 6] = csumStart & 0xff;
+    b[at + 7] = csumStart >>> 8;
+    b[at + 8] = o.csumOffset & 0xff;
+    b[at + 9] = o.csumOffset >>> 8;
+    if (this.hdr === 12) {
+      b[at + 10] = 0; // num_buffers (mergeable rx buffers only)
+      b[at + 11] = 0;
+    }
+    if (gso !== GsoType.NONE) this.stats.txGso++;
   }
 
   /** Writes queued frames now instead of at the end of the current microtask turn. */
@@ -365,7 +442,7 @@ export class TunLink implements Link {
     const flags = offloadFlags(offloads);
     if (flags !== 0 && this.vnetHdrSize === 0) throw einval('offloads need vnetHdr');
     this.queues[0]!.setOffload(flags);
-    this.offloads = flags;
+    this.offloadFlags = flags;
   }
 
   /** Writes pending frames, stops reading, resets offloads, closes the fds. Idempotent. */
@@ -403,12 +480,26 @@ export class TunLink implements Link {
     const lengths = this.rxLengths!;
     if (receiver === undefined) return; // closed during this batch
     this.stats.rxBatches++;
+    const hdr = this.hdr;
     for (let i = 0; i < count && !this.closed; i++) {
       const len = lengths[i]!;
       this.stats.rxPackets++;
       this.stats.rxBytes += len;
+      const at = i * this.slotSize;
+      let flags = 0;
+      if (hdr > 0) {
+        if (len < hdr) {
+          this.stats.rxDropped++;
+          continue;
+        }
+        flags = this.rxFlags(at);
+        if (flags < 0) {
+          this.stats.rxDropped++;
+          continue;
+        }
+      }
       try {
-        receiver.receive(new Uint8Array(buf, i * this.slotSize, len));
+        receiver.receive(new Uint8Array(buf, at + hdr, len - hdr), flags);
       } catch (e) {
         this.receiverFailed(e);
       }
@@ -418,6 +509,24 @@ export class TunLink implements Link {
     } catch (e) {
       this.receiverFailed(e);
     }
+  }
+
+  /**
+   * RxFlags from the virtio_net_hdr at `at` in the receive buffer, or -1 for a frame the stack
+   * cannot take whole: a UDP super-packet (USO, only if enabled by hand) would lose its
+   * datagram boundaries.
+   */
+  private rxFlags(at: number): number {
+    const b = this.rxBytes!;
+    const f = b[at]!;
+    let flags = (f & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0 ? RxFlags.CSUM_VALID : 0;
+    const gso = b[at + 1]! & ~GsoType.ECN;
+    if (gso !== GsoType.NONE) {
+      if (gso !== GsoType.TCPV4 && gso !== GsoType.TCPV6) return -1;
+      this.stats.rxGso++;
+      flags |= RxFlags.GSO;
+    }
+    return flags;
   }
 
   private receiverFailed(e: unknown): void {

@@ -77,6 +77,8 @@ export interface UdpInputContext {
   multicast: boolean;
   /** Receiving interface index (IPv6 scope id). */
   ifindex: number;
+  /** The link vouches for the checksum (RxInfo.csumValid): do not verify it. */
+  csumValid?: boolean | undefined;
 }
 
 /** The result of input: delivered, no socket (caller sends port unreachable) or another drop. */
@@ -357,7 +359,7 @@ export class UdpLayer {
   /** A UDP datagram (the IPv4 payload) for `dst`. Never throws. */
   input4(src: number, dst: number, segment: Uint8Array, ctx: UdpInputContext): UdpInputResult {
     this.counters.inc('udp.rx');
-    const r = parseUdp(segment, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, segment.length), false);
+    const r = parseUdp(segment, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, segment.length), false, ctx.csumValid === true);
     if (typeof r === 'string') {
       this.counters.drop(r);
       return 'dropped';
@@ -369,7 +371,7 @@ export class UdpLayer {
 
   input6(src: Uint8Array, dst: Uint8Array, segment: Uint8Array, ctx: UdpInputContext): UdpInputResult {
     this.counters.inc('udp.rx');
-    const r = parseUdp(segment, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, segment.length), true);
+    const r = parseUdp(segment, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, segment.length), true, ctx.csumValid === true);
     if (typeof r === 'string') {
       this.counters.drop(r);
       return 'dropped';
