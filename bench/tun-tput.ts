@@ -26,7 +26,8 @@ function arg(name: string): string | undefined {
   return i < 0 ? undefined : process.argv[i + 1];
 }
 
-async function flow(device: Device, dir: 'up' | 'down', family: 4 | 6, seconds: number): Promise<number> {
+/** Gbit/s, and the CPU this process used meanwhile (all threads, user + system) as a share of one core. */
+async function flow(device: Device, dir: 'up' | 'down', family: 4 | 6, seconds: number): Promise<{ gbps: number; cpu: number; user: number; sys: number }> {
   const chunk = new Uint8Array(256 * 1024).fill(0x61);
   const s: TcpSocket = device.stack.tcp.connect({
     family,
@@ -68,11 +69,14 @@ async function flow(device: Device, dir: 'up' | 'down', family: 4 | 6, seconds: 
     await sleep(1000);
     const b0 = measure();
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await sleep(seconds * 1000);
     const b1 = measure();
     const t1 = performance.now();
+    const c = process.cpuUsage(c0);
     if (failure) throw new Error(failure);
-    return ((b1 - b0) * 8) / ((t1 - t0) / 1000) / 1e9;
+    const ms = t1 - t0;
+    return { gbps: ((b1 - b0) * 8) / (ms / 1000) / 1e9, cpu: (c.user + c.system) / 1000 / ms, user: c.user / 1000 / ms, sys: c.system / 1000 / ms };
   } finally {
     running = false;
     s.abort();
@@ -112,8 +116,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < reps; r++) {
       for (const family of families) {
         for (const dir of dirs) {
-          const gbps = await flow(device, dir, family, seconds);
-          console.log(JSON.stringify({ offload, family, dir, gbps: Number(gbps.toFixed(3)), seconds }));
+          const { gbps, cpu, user, sys } = await flow(device, dir, family, seconds);
+          // gbpcs: Gbit per CPU-second of this process, which other load on the machine disturbs less than Gbit/s.
+          console.log(JSON.stringify({ offload, family, dir, gbps: Number(gbps.toFixed(3)), cpu: Number(cpu.toFixed(2)), user: Number(user.toFixed(2)), sys: Number(sys.toFixed(2)), gbpcs: Number((gbps / cpu).toFixed(3)), seconds }));
         }
       }
     }

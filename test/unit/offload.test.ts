@@ -442,6 +442,8 @@ describe('TunLink and the virtio_net_hdr (fake native queue)', () => {
     let tx: Uint8Array | undefined;
     let table: Uint32Array | undefined;
     let rx: { buf: Uint8Array; slot: number; lengths: Uint32Array; onBatch: (n: number) => void } | undefined;
+    let perRegion = 0;
+    let status: Uint32Array | undefined;
     const q: NativeTunQueue = {
       fd: -1,
       startReading(rxBuffer, slotSize, _count, lengths, onBatch) {
@@ -457,6 +459,20 @@ describe('TunLink and the virtio_net_hdr (fake native queue)', () => {
         for (let i = 0; i < count; i++) written.push(tx!.slice(table![2 * i]!, table![2 * i]! + table![2 * i + 1]!));
         return count;
       },
+      // The writer thread, done at once on submit.
+      startTxThread(_regions, entries, st) {
+        perRegion = entries;
+        status = st;
+      },
+      submit(region, count) {
+        for (let i = 0; i < count; i++) {
+          const e = 2 * (region * perRegion + i);
+          written.push(tx!.slice(table![e]!, table![e]! + table![e + 1]!));
+        }
+        status![0]! += count;
+      },
+      acquire() {},
+      drain() {},
       write(frame) {
         written.push(frame.slice());
         return true;
@@ -480,10 +496,10 @@ describe('TunLink and the virtio_net_hdr (fake native queue)', () => {
     };
   }
 
-  for (const size of [10, 12] as const) {
-    test(`${size}-byte header: written in front of each frame, parsed off received ones`, () => {
+  for (const [size, txThread] of [[10, false], [12, false], [10, true], [12, true]] as const) {
+    test(`${size}-byte header${txThread ? ', writer thread' : ''}: written in front of each frame, parsed off received ones`, () => {
       const fake = fakeDevice();
-      const link = new TunLink(fake.dev, { vnetHdr: true, vnetHdrSize: size }, 64, 0x07);
+      const link = new TunLink(fake.dev, { vnetHdr: true, vnetHdrSize: size, txThread }, 64, 0x07);
       assert.deepEqual(link.offloads, { txCsum: true, tso4: true, tso6: true, maxGsoBytes: 65535 });
       const frame = new Uint8Array(3000).fill(0xab);
       link.send(frame, { gsoType: GsoType.TCPV4, gsoSize: 1448, l4Offset: 20, l4HeaderLength: 32, csumOffset: 16 });
@@ -500,6 +516,7 @@ describe('TunLink and the virtio_net_hdr (fake native queue)', () => {
       assert.deepEqual(h(fake.written[1]!), new Array(size).fill(0), 'a plain frame: all zeros');
       assert.deepEqual(h(fake.written[2]!), [1, 0, ...le(60), 0, 0, ...le(40), ...le(16), ...tail]);
       assert.equal(link.stats.txGso, 1);
+      assert.equal(link.stats.txPackets, 3);
 
       const got: Array<{ len: number; first: number; flags: number }> = [];
       link.attach({ receive: (f, flags = 0) => void got.push({ len: f.length, first: f[0]!, flags }), flush: () => undefined });
