@@ -389,6 +389,16 @@ export class Stack implements IpContext {
       source4: (dst) => this.ipv4.source(dst),
       source6: (dst, scope) => this.ipv6.source(dst, scope !== undefined ? this.getInterface(scope) : undefined),
       send4: (src, dst, proto, payload, opts) => this.ipv4.output(src, dst, proto, payload, opts),
+      sendInPlace4: (src, dst, proto, buf, off, len, opts) => this.ipv4.outputInPlace(src, dst, proto, buf, off, len, opts, undefined),
+      sendInPlace6: (src, dst, proto, buf, off, len, opts, scope) => {
+        const o: { hopLimit?: number; iface?: NetInterface; dontFrag?: boolean } = { ...opts };
+        if (scope !== undefined) {
+          const i = this.getInterface(scope);
+          if (!i) return 'ENXIO';
+          o.iface = i;
+        }
+        return this.ipv6.outputInPlace(src, dst, proto, buf, off, len, o, undefined);
+      },
       send6: (src, dst, proto, payload, opts, scope) => {
         const o: { hopLimit?: number; iface?: NetInterface; dontFrag?: boolean } = { ...opts };
         if (scope !== undefined) {
