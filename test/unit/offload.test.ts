@@ -113,6 +113,10 @@ class WireLink implements Link {
   readonly sent: Sent[] = [];
   /** Frames that reached the peer: after the reference segmentation, or whole. */
   readonly wire: Uint8Array[] = [];
+  /** Drop every `dropEvery`-th frame put on the wire (0: none), counted in `dropped`. */
+  dropEvery = 0;
+  dropped = 0;
+  private onWire = 0;
   constructor(
     readonly mtu: number,
     readonly offloads: LinkOffloads | undefined,
@@ -138,6 +142,10 @@ class WireLink implements Link {
     }
   }
   private deliver(frame: Uint8Array, flags: number): void {
+    if (this.dropEvery > 0 && ++this.onWire % this.dropEvery === 0) {
+      this.dropped++;
+      return;
+    }
     this.wire.push(frame);
     this.peer.queue.push({ frame, flags });
   }
@@ -328,6 +336,32 @@ describe('TSO: a stack on a link with transmit offloads', () => {
       assert.equal(p.a.counters.snapshot()['drop.tcp.bad_checksum'], 1, 'a completed checksum verifies');
     });
   }
+
+  test('losses among the cut segments of super-segments: SACK/RACK recovery, byte-exact, retransmissions of one MSS', () => {
+    const la = new WireLink(1500, TSO, 'segment');
+    la.dropEvery = 97;
+    const p = pair(la, new WireLink(1500, undefined, 'segment'));
+    const data = pattern(4_000_000, 5);
+    assert.ok(equalBytes(transfer(p, p.a, p.b, 4, data), data), 'byte-exact despite the losses');
+    assert.ok(la.dropped > 10, `segments were lost (${la.dropped})`);
+    const retrans = p.a.counters.snapshot()['tcp.retransmits'] ?? 0;
+    assert.ok(retrans >= la.dropped && retrans < 4 * la.dropped, `retransmissions ${retrans} for ${la.dropped} losses`);
+    // Retransmissions are plain segments within one MSS (never super-segments).
+    const seen = new Set<number>();
+    let resent = 0;
+    for (const s of la.sent) {
+      const f = s.frame;
+      if (f.length <= 20 + (f[32]! >> 4) * 4) continue; // no payload
+      const seq = new DataView(f.buffer).getUint32(20 + 4);
+      if (seen.has(seq)) {
+        resent++;
+        assert.ok(s.offload === undefined || s.offload.gsoType === GsoType.NONE, 'a resent segment is not a super-segment');
+        assert.ok(f.length <= 1500);
+      }
+      seen.add(seq);
+    }
+    assert.ok(resent > 0);
+  });
 
   test('without offloads: segments at most one MSS, complete checksums (unchanged behaviour)', () => {
     const p = pair(new WireLink(1500, undefined, 'segment'), new WireLink(1500, undefined, 'segment'));

@@ -463,12 +463,14 @@ function sendNew(c: TcpConnection, pipeNow: number, force: boolean): boolean {
     c.rttTime = c.now;
   }
   if (c.rack) {
-    // One record per MSS-sized piece (what the receiver sees), so that SACK and RACK work
-    // on the same units with and without TSO.
+    // One record per segment the device cuts (what the receiver sees: gso_size, the MSS less
+    // any SACK blocks), so that SACK and RACK work on the same units with and without TSO.
+    const o = c.layer.txOffload;
+    const piece = c.txOffloads?.txCsum === true && o.gsoType !== GsoType.NONE ? o.gsoSize : mss;
     const end = c.sndNxt;
     let s = seq;
     do {
-      const e = seqSub(end, s) > mss ? seqAdd(s, mss) : end;
+      const e = seqSub(end, s) > piece ? seqAdd(s, piece) : end;
       c.rq.push({ seq: s, endSeq: e, xmitTs: c.now, retransmitted: false, lost: false, sacked: false });
       s = e;
     } while (s !== end);
