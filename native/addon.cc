@@ -11,14 +11,28 @@
 // Transmit path: JavaScript copies frames into a transmit ArrayBuffer and fills a table of
 // (offset, length) pairs; writeBatch(count) loops write(), one packet per call (a TUN write is
 // exactly one packet), counting a failed packet as a drop instead of blocking or throwing.
+//
+// Or, after startTxThread(regions, entries, status), a writer thread does the writes: the
+// buffer and the table are split into `regions`; JavaScript fills one region, submit()s it and
+// moves on to the next (acquire() waits only if the thread is still writing that one). Each
+// write() into a TUN runs the kernel's receive path (IP, TCP, waking the reader) in the
+// writer's time, so on a second core it overlaps with the stack's JavaScript instead of
+// stalling it. Batches are written in submission order; counters go to `status` (Uint32Array:
+// written, dropped, errors, last errno), which JavaScript reads without a call.
 #include <napi.h>
 #include <uv.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "netns.h"
 #include "rtnl.h"
@@ -98,6 +112,10 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
                            InstanceMethod<&TunQueue::Resume>("resume"),
                            InstanceMethod<&TunQueue::SetupTx>("setupTx"),
                            InstanceMethod<&TunQueue::WriteBatch>("writeBatch"),
+                           InstanceMethod<&TunQueue::StartTxThread>("startTxThread"),
+                           InstanceMethod<&TunQueue::Submit>("submit"),
+                           InstanceMethod<&TunQueue::Acquire>("acquire"),
+                           InstanceMethod<&TunQueue::Drain>("drain"),
                            InstanceMethod<&TunQueue::Write>("write"),
                            InstanceMethod<&TunQueue::TxCounters>("txCounters"),
                            InstanceMethod<&TunQueue::SetOffloadJs>("setOffload"),
@@ -214,6 +232,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
         info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
       throw Napi::TypeError::New(env, "setupTx(txBuffer: ArrayBuffer, table: Uint32Array)");
     }
+    if (txThread_.joinable()) throw Napi::Error::New(env, "setupTx() while the writer thread runs");
     Napi::ArrayBuffer tx = info[0].As<Napi::ArrayBuffer>();
     Napi::Uint32Array table = info[1].As<Napi::Uint32Array>();
     txRef_ = Napi::Persistent(tx);
@@ -237,6 +256,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
       lastErrno_ = EBADF;
       return Napi::Number::New(env, 0);
     }
+    WaitIdle();  // after what the writer thread holds, in order
     uint32_t written = 0;
     for (uint32_t i = 0; i < count; i++) {
       const uint64_t off = txTable_[2 * i];
@@ -248,7 +268,72 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
       }
       if (WriteOne(txData_ + off, static_cast<size_t>(len))) written++;
     }
+    txWritten_ += written;
     return Napi::Number::New(env, written);
+  }
+
+  // startTxThread(regions, entriesPerRegion, status: Uint32Array(4)): from now on the table and
+  // buffer are `regions` equal parts, written by a thread (see the file comment). Region r's
+  // entries are table[2 * (r * entriesPerRegion + i)]; their offsets are into the whole buffer.
+  Napi::Value StartTxThread(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    if (txData_ == nullptr) throw Napi::Error::New(env, "startTxThread() before setupTx()");
+    if (txThread_.joinable()) throw Napi::Error::New(env, "the writer thread already runs");
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsTypedArray() ||
+        info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      throw Napi::TypeError::New(env, "startTxThread(regions, entriesPerRegion, status: Uint32Array)");
+    }
+    const uint32_t regions = info[0].As<Napi::Number>().Uint32Value();
+    const uint32_t entries = info[1].As<Napi::Number>().Uint32Value();
+    Napi::Uint32Array status = info[2].As<Napi::Uint32Array>();
+    if (regions < 2 || regions > 64 || entries < 1 || static_cast<uint64_t>(regions) * entries > txEntries_ ||
+        status.ElementLength() < 4) {
+      throw Napi::RangeError::New(env, "startTxThread: 2..64 regions whose entries fit the table, status of 4 entries");
+    }
+    statusRef_ = Napi::Persistent(static_cast<Napi::Object>(status));
+    status_ = status.Data();
+    regions_ = regions;
+    regionEntries_ = entries;
+    busy_.assign(regions, false);
+    stopTx_ = false;
+    txThread_ = std::thread([this] { TxLoop(); });
+    return env.Undefined();
+  }
+
+  // submit(region, count): hands region's first `count` entries to the writer thread.
+  Napi::Value Submit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!txThread_.joinable()) throw Napi::Error::New(env, "submit() without the writer thread");
+    const uint32_t region = info[0].As<Napi::Number>().Uint32Value();
+    uint32_t count = info[1].As<Napi::Number>().Uint32Value();
+    if (region >= regions_) throw Napi::RangeError::New(env, "no such region");
+    if (count > regionEntries_) count = regionEntries_;
+    if (count == 0) return env.Undefined();
+    {
+      std::lock_guard<std::mutex> lock(txMutex_);
+      if (busy_[region]) throw Napi::Error::New(env, "submit() of a region the writer thread still holds (acquire() it first)");
+      busy_[region] = true;
+      txQueue_.push_back({region, count});
+    }
+    txCv_.notify_all();
+    return env.Undefined();
+  }
+
+  // acquire(region): waits until the writer thread is done with region (at once if it is).
+  Napi::Value Acquire(const Napi::CallbackInfo& info) {
+    const uint32_t region = info[0].As<Napi::Number>().Uint32Value();
+    if (region < regions_) {
+      std::unique_lock<std::mutex> lock(txMutex_);
+      txCv_.wait(lock, [&] { return !busy_[region]; });
+    }
+    return info.Env().Undefined();
+  }
+
+  // drain(): waits until every submitted region is written.
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    WaitIdle();
+    return info.Env().Undefined();
   }
 
   // write(frame: Uint8Array): true if written; false if dropped (see txCounters).
@@ -262,6 +347,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
       lastErrno_ = EBADF;
       return Napi::Boolean::New(env, false);
     }
+    WaitIdle();  // after what the writer thread holds, in order
     return Napi::Boolean::New(env, WriteOne(data, ta.ByteLength()));
   }
 
@@ -270,9 +356,9 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
   Napi::Value TxCounters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Array a = Napi::Array::New(env, 3);
-    a.Set(0u, Napi::Number::New(env, static_cast<double>(txDropped_)));
-    a.Set(1u, Napi::Number::New(env, static_cast<double>(txErrors_)));
-    a.Set(2u, Napi::Number::New(env, lastErrno_));
+    a.Set(0u, Napi::Number::New(env, static_cast<double>(txDropped_.load())));
+    a.Set(1u, Napi::Number::New(env, static_cast<double>(txErrors_.load())));
+    a.Set(2u, Napi::Number::New(env, lastErrno_.load()));
     return a;
   }
 
@@ -344,6 +430,65 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
     }
   }
 
+  // The writer thread: takes submitted regions in order, writes their entries, frees them.
+  void TxLoop() {
+    for (;;) {
+      TxBatch b;
+      {
+        std::unique_lock<std::mutex> lock(txMutex_);
+        txCv_.wait(lock, [&] { return stopTx_ || !txQueue_.empty(); });
+        if (txQueue_.empty()) return;  // stopping, and everything submitted is written
+        b = txQueue_.front();
+      }
+      const uint32_t* t = txTable_ + 2 * static_cast<size_t>(b.region) * regionEntries_;
+      uint32_t written = 0;
+      for (uint32_t i = 0; i < b.count; i++) {
+        const uint64_t off = t[2 * i];
+        const uint64_t len = t[2 * i + 1];
+        if (off + len > txLen_) {
+          txErrors_++;
+          lastErrno_ = EINVAL;
+          continue;
+        }
+        if (WriteOne(txData_ + off, static_cast<size_t>(len))) written++;
+      }
+      txWritten_ += written;
+      PublishStatus();
+      {
+        std::lock_guard<std::mutex> lock(txMutex_);
+        txQueue_.pop_front();
+        busy_[b.region] = false;
+      }
+      txCv_.notify_all();
+    }
+  }
+
+  // Counters for JavaScript to read at any time (aligned 32-bit stores: never torn).
+  void PublishStatus() {
+    if (status_ == nullptr) return;
+    __atomic_store_n(&status_[0], static_cast<uint32_t>(txWritten_.load()), __ATOMIC_RELAXED);
+    __atomic_store_n(&status_[1], static_cast<uint32_t>(txDropped_.load()), __ATOMIC_RELAXED);
+    __atomic_store_n(&status_[2], static_cast<uint32_t>(txErrors_.load()), __ATOMIC_RELAXED);
+    __atomic_store_n(&status_[3], static_cast<uint32_t>(lastErrno_.load()), __ATOMIC_RELAXED);
+  }
+
+  void WaitIdle() {
+    if (!txThread_.joinable()) return;
+    std::unique_lock<std::mutex> lock(txMutex_);
+    txCv_.wait(lock, [&] { return txQueue_.empty(); });
+  }
+
+  // Writes what was submitted, then ends the writer thread. Before the fd closes.
+  void StopTxThread() {
+    if (!txThread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(txMutex_);
+      stopTx_ = true;
+    }
+    txCv_.notify_all();
+    txThread_.join();
+  }
+
   void StartPoll(Napi::Env env) {
     if (polling_) return;
     const int rc = uv_poll_start(poll_, UV_READABLE, &TunQueue::OnPoll);
@@ -386,6 +531,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       poll_ = nullptr;
     }
+    StopTxThread();
     if (fd_ >= 0) {
       if (resetOffloadsOnClose_ && offloads_ != 0) {
         SetOffloadQuiet(0);
@@ -488,9 +634,26 @@ class TunQueue : public Napi::ObjectWrap<TunQueue> {
   size_t txLen_ = 0;
   uint32_t* txTable_ = nullptr;
   uint32_t txEntries_ = 0;
-  uint64_t txDropped_ = 0;
-  uint64_t txErrors_ = 0;
-  int lastErrno_ = 0;
+  std::atomic<uint64_t> txDropped_{0};
+  std::atomic<uint64_t> txErrors_{0};
+  std::atomic<uint64_t> txWritten_{0};
+  std::atomic<int> lastErrno_{0};
+
+  // The writer thread (startTxThread) and what it shares with the JavaScript thread.
+  struct TxBatch {
+    uint32_t region = 0;
+    uint32_t count = 0;
+  };
+  std::thread txThread_;
+  std::mutex txMutex_;
+  std::condition_variable txCv_;
+  std::deque<TxBatch> txQueue_;
+  std::vector<bool> busy_;
+  bool stopTx_ = false;
+  uint32_t regions_ = 0;
+  uint32_t regionEntries_ = 0;
+  Napi::ObjectReference statusRef_;
+  uint32_t* status_ = nullptr;
 
   unsigned offloads_ = 0;
   bool resetOffloadsOnClose_ = false;

@@ -11,7 +11,7 @@
 import type { Clock, RandomSource } from './core/clock.js';
 import { Counters, type Counter } from './core/counters.js';
 import { TimerQueue } from './core/timers.js';
-import type { Link, LinkReceiver } from './link/link.js';
+import { RxFlags, type Link, type LinkOffloads, type LinkReceiver } from './link/link.js';
 import { ETHERNET_HEADER_LEN, EtherType, emitEthernet, parseEthernet } from './wire/ethernet.js';
 import { formatIpv4, formatIpv6, isMacMulticast, parseCidr, parseIpv4, parseIpv6 } from './wire/address.js';
 import { NetInterface } from './ip/interface.js';
@@ -20,8 +20,8 @@ import { ReassemblyBudget } from './ip/reassembly.js';
 import { TokenBucket } from './ip/ratelimit.js';
 import { DEFAULT_LIMITS, type StackLimits } from './ip/limits.js';
 import type { IcmpErrorHandler, IpContext, ProtocolHandler4, ProtocolHandler6, RxInfo } from './ip/context.js';
-import { Ipv4Layer } from './ip/ipv4.js';
-import { Ipv6Layer } from './ip/ipv6.js';
+import { Ipv4Layer, type Output4Options } from './ip/ipv4.js';
+import { Ipv6Layer, type Output6Options } from './ip/ipv6.js';
 import { Icmp4 } from './ip/icmp.js';
 import { Icmp6 } from './ip/icmp6.js';
 import { Arp } from './ip/arp.js';
@@ -159,10 +159,13 @@ export class Stack implements IpContext {
       iface.ndp = new Ndp(this, iface, this.ipv6);
     }
     this.interfaces.push(iface);
-    const rx: RxInfo = { iface, linkMulticast: false };
+    // The receive contexts of unicast frames, shared by every frame: with and without the
+    // link vouching for the transport checksum (RxFlags.CSUM_VALID, a virtio-net header).
+    const rx: RxInfo = { iface, linkMulticast: false, csumValid: false };
+    const rxValid: RxInfo = { iface, linkMulticast: false, csumValid: true };
     this.rxUnicast.set(iface, rx);
     const receiver: LinkReceiver = {
-      receive: (frame) => this.receiveOn(iface, rx, frame),
+      receive: (frame, flags) => this.receiveOn(iface, flags !== undefined && flags & RxFlags.CSUM_VALID ? rxValid : rx, frame),
       flush: () => this.flush(),
     };
     link.attach(receiver);
@@ -229,9 +232,10 @@ export class Stack implements IpContext {
 
   // ---- receive --------------------------------------------------------------------------------
 
-  /** One frame from `iface`'s link, processed completely (not part of a batch). Never throws. */
-  receive(iface: NetInterface, frame: Uint8Array): void {
-    this.receiveFrame(iface, this.rxUnicast.get(iface) ?? { iface, linkMulticast: false }, frame);
+  /** One frame from `iface`'s link (with the link's `RxFlags`), processed completely (not part of a batch). Never throws. */
+  receive(iface: NetInterface, frame: Uint8Array, flags = 0): void {
+    const csumValid = (flags & RxFlags.CSUM_VALID) !== 0;
+    this.receiveFrame(iface, csumValid ? { iface, linkMulticast: false, csumValid } : (this.rxUnicast.get(iface) ?? { iface, linkMulticast: false }), frame);
   }
 
   /**
@@ -309,7 +313,7 @@ export class Stack implements IpContext {
       return;
     }
     const payload = frame.subarray(ETHERNET_HEADER_LEN);
-    const rx: RxInfo = isMacMulticast(eth.dst) ? { iface, linkMulticast: true } : unicastRx;
+    const rx: RxInfo = isMacMulticast(eth.dst) ? { iface, linkMulticast: true, csumValid: unicastRx.csumValid } : unicastRx;
     switch (eth.ethertype) {
       case EtherType.IPV4:
         this.ipv4.input(payload, rx);
@@ -380,8 +384,30 @@ export class Stack implements IpContext {
   /** What TCP needs from the IP layer: UDP's needs plus the path MTU towards a destination. */
   private transportNetwork(): TransportNetwork {
     const udp = this.udpNetwork();
+    const TCP = 6;
     return {
       ...udp,
+      sendSegment4: (src, dst, buf, off, len, offload) => this.ipv4.outputInPlace(src, dst, TCP, buf, off, len, DF4, offload),
+      sendSegment6: (src, dst, buf, off, len, offload, scope) => {
+        let opts: Output6Options = DF6;
+        if (scope !== undefined) {
+          const i = this.getInterface(scope);
+          if (!i) return 'ENXIO';
+          opts = { dontFrag: true, iface: i };
+        }
+        return this.ipv6.outputInPlace(src, dst, TCP, buf, off, len, opts, offload);
+      },
+      offloads4: (dst) => {
+        if (this.ipv4.isLocal(dst)) return undefined;
+        const r = this.routes.lookup4(dst);
+        return r ? linkTxOffloads(r.iface) : undefined;
+      },
+      offloads6: (dst, scope) => {
+        if (this.ipv6.isLocal(dst)) return undefined;
+        const iface = scope !== undefined ? this.getInterface(scope) : undefined;
+        const r = this.routes.lookup6(dst, iface, this.interfaces);
+        return r ? linkTxOffloads(r.iface) : undefined;
+      },
       mtu4: (dst) => {
         const local = this.ipv4.localInterface(dst);
         if (local) return local.mtu;
@@ -404,6 +430,16 @@ export class Stack implements IpContext {
       source4: (dst) => this.ipv4.source(dst),
       source6: (dst, scope) => this.ipv6.source(dst, scope !== undefined ? this.getInterface(scope) : undefined),
       send4: (src, dst, proto, payload, opts) => this.ipv4.output(src, dst, proto, payload, opts),
+      sendInPlace4: (src, dst, proto, buf, off, len, opts) => this.ipv4.outputInPlace(src, dst, proto, buf, off, len, opts, undefined),
+      sendInPlace6: (src, dst, proto, buf, off, len, opts, scope) => {
+        const o: { hopLimit?: number; iface?: NetInterface; dontFrag?: boolean } = { ...opts };
+        if (scope !== undefined) {
+          const i = this.getInterface(scope);
+          if (!i) return 'ENXIO';
+          o.iface = i;
+        }
+        return this.ipv6.outputInPlace(src, dst, proto, buf, off, len, o, undefined);
+      },
       send6: (src, dst, proto, payload, opts, scope) => {
         const o: { hopLimit?: number; iface?: NetInterface; dontFrag?: boolean } = { ...opts };
         if (scope !== undefined) {
@@ -426,4 +462,15 @@ export class Stack implements IpContext {
   static formatAddress(a: number | Uint8Array): string {
     return typeof a === 'number' ? formatIpv4(a) : formatIpv6(a);
   }
+}
+
+const DF4: Output4Options = Object.freeze({ df: true });
+const DF6: Output6Options = Object.freeze({ dontFrag: true });
+
+/**
+ * The transmit offloads TCP may use on `iface`: its link's, on links that carry IP packets
+ * (TUN). On Ethernet links a packet may wait for ARP/NDP, so it is finished in software there.
+ */
+function linkTxOffloads(iface: NetInterface): LinkOffloads | undefined {
+  return iface.ethernet ? undefined : iface.link.offloads;
 }

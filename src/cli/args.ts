@@ -46,6 +46,8 @@ export interface DeviceOptions {
   mac: string | undefined;
   /** Emulated delay/loss/duplication/reordering between the device and the stack (--impair). */
   impair: ImpairSpec | undefined;
+  /** IFF_VNET_HDR with checksum and TSO offloads (--offload). */
+  offload: boolean;
   help: boolean;
 }
 
@@ -171,6 +173,7 @@ const DEVICE_OPTION_SPEC = {
   netns: { type: 'string' },
   mac: { type: 'string' },
   impair: { type: 'string' },
+  offload: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -243,6 +246,7 @@ function parseDeviceOptions(command: string, values: Values): DeviceOptions {
     netns,
     mac: tap ? (mac ?? DEFAULTS.mac).toLowerCase() : undefined,
     impair: str('impair') === undefined ? undefined : parseImpair(str('impair')!, command),
+    offload: values.offload === true,
     help,
   };
 }

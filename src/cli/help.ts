@@ -30,6 +30,11 @@ const DEVICE_OPTIONS = `Device:
   --netns NAME       create the device inside this existing network namespace
   --no-configure     attach to an existing device and leave the kernel side alone
                      (no addresses, no MTU, no 'up'; the device is not deleted on exit)
+  --offload          open the device with a virtio-net header (IFF_VNET_HDR) and offloads:
+                     the kernel hands over TCP super-packets of up to 64 KiB whole with
+                     checksums it vouches for, and the stack sends TCP in super-segments
+                     the kernel cuts (TSO) with checksums it completes (TUN only; with
+                     --tap only the receive side); reset when the device is closed
 
 Addresses:
   --ip CIDR          the stack's IPv4 address (default ${DEFAULTS.ip})

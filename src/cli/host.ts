@@ -75,6 +75,8 @@ export async function setUpDevice(cfg: DeviceOptions, stackOptions: Partial<Stac
     netns: cfg.netns,
     attach: !cfg.configure,
     mac: cfg.mac === undefined ? undefined : macBytes(cfg.mac),
+    // --offload: super-packets and partial checksums both ways (reset when the link closes).
+    ...(cfg.offload ? { vnetHdr: true, offloads: { csum: true, tso4: true, tso6: true, tsoEcn: true } } : {}),
   });
   const devName = tun.name;
   const deleteOnExit = cfg.configure && !existed;
@@ -232,6 +234,7 @@ export async function runHost(cfg: HostConfig): Promise<number> {
   if (cfg.tap) fields.push(`mac=${cfg.mac}`);
   if (cfg.netns) fields.push(`netns=${cfg.netns}`);
   if (cfg.pcap) fields.push(`pcap=${cfg.pcap}`);
+  if (cfg.offload) fields.push('offload=on');
   process.stdout.write(`ready ${fields.join(' ')}\n`);
 
   const reason = await stopped;
@@ -376,8 +379,10 @@ export class ImpairedLink implements Link {
   readonly stats = { rxLost: 0, rxDuplicated: 0, rxReordered: 0, rxDelayed: 0, txLost: 0, txDuplicated: 0, txReordered: 0, txDelayed: 0 };
   private state: number;
   private receiver: LinkReceiver | undefined;
-  private readonly rxQueue: Array<{ due: number; frame: Uint8Array }> = [];
-  private readonly txQueue: Array<{ due: number; frame: Uint8Array }> = [];
+  // `flags`: the link's RxFlags of a received frame (offloads), kept while it is held. Sent
+  // frames carry no offload requests: this link advertises no transmit offloads.
+  private readonly rxQueue: Array<{ due: number; frame: Uint8Array; flags: number }> = [];
+  private readonly txQueue: Array<{ due: number; frame: Uint8Array; flags: number }> = [];
   private rxTimer: NodeJS.Timeout | undefined;
   private txTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -440,11 +445,11 @@ export class ImpairedLink implements Link {
   attach(receiver: LinkReceiver): void {
     this.receiver = receiver;
     this.inner.attach({
-      receive: (frame) => {
+      receive: (frame, flags = 0) => {
         const d = this.decide('rx');
         for (let i = 0; i < d.copies; i++) {
-          if (d.now) receiver.receive(frame);
-          else this.hold(this.rxQueue, frame.slice(), 'rx', d.holdMs);
+          if (d.now) receiver.receive(frame, flags);
+          else this.hold(this.rxQueue, frame.slice(), 'rx', d.holdMs, flags);
         }
       },
       flush: () => receiver.flush(),
@@ -461,11 +466,11 @@ export class ImpairedLink implements Link {
   }
 
   /** Queues a frame by due time (after those due at the same time or earlier). */
-  private hold(queue: Array<{ due: number; frame: Uint8Array }>, frame: Uint8Array, dir: 'rx' | 'tx', holdMs: number): void {
+  private hold(queue: Array<{ due: number; frame: Uint8Array; flags: number }>, frame: Uint8Array, dir: 'rx' | 'tx', holdMs: number, flags = 0): void {
     const due = performance.now() + holdMs;
     let i = queue.length;
     while (i > 0 && queue[i - 1]!.due > due) i--;
-    queue.splice(i, 0, { due, frame });
+    queue.splice(i, 0, { due, frame, flags });
     if (i === 0) {
       // A new head: the timer (if any) was armed for a later frame.
       const t = dir === 'rx' ? this.rxTimer : this.txTimer;
@@ -496,7 +501,7 @@ export class ImpairedLink implements Link {
     const due = queue.splice(0, n);
     if (dir === 'rx') {
       if (this.receiver && due.length > 0) {
-        for (const f of due) this.receiver.receive(f.frame);
+        for (const f of due) this.receiver.receive(f.frame, f.flags);
         this.receiver.flush();
       }
     } else {

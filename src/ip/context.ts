@@ -16,6 +16,12 @@ export interface RxInfo {
   iface: NetInterface;
   /** The frame arrived as link-layer broadcast or multicast (Ethernet group bit). */
   linkMulticast: boolean;
+  /**
+   * The link says the transport checksum need not be verified (RxFlags.CSUM_VALID: a partial
+   * checksum from the local kernel, or one it verified). Only for the packet as received: a
+   * reassembled datagram is verified.
+   */
+  csumValid?: boolean;
 }
 
 /** A handler for a transport protocol other than UDP/ICMP (e.g. TCP). */

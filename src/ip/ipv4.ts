@@ -11,6 +11,11 @@
  * Output: route (longest prefix match), TTL 64, a random Identification (RFC 6864 allows any
  * value for atomic datagrams; random values do not leak a counter), fragmentation to the
  * interface MTU unless DF is set (then EMSGSIZE and `drop.ipv4.frag_needed_df`).
+ * `outputInPlace` writes the header into room the transport left in front of its segment, so
+ * a segment is built once and copied only by the link. With a `TxOffload` (partial checksum,
+ * TSO super-segment) the link's device finishes the packet, or gso.ts does it here when the
+ * link cannot (TAP, loopback, no offloads); a super-segment is never IP-fragmented: each of
+ * its segments (headers + gsoSize) must fit the path MTU.
  */
 import { IPV4_HEADER_LEN, Ipv4Drop, Ipv4Packet, emitIpv4, parseIpv4, type Ipv4Parsed } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
@@ -25,6 +30,8 @@ import { read16, read32 } from '../wire/bytes.js';
 import type { Icmp4 } from './icmp.js';
 import { ipv4MulticastMac as v4MulticastMac, MAC_BROADCAST as BROADCAST_MAC } from '../wire/address.js';
 import { UDP_PROTOCOL } from '../transport/udp.js';
+import { GsoType, type TxOffload } from '../link/link.js';
+import { completeChecksum, segmentTcp } from './gso.js';
 
 export const PROTO_ICMP = 1;
 
@@ -45,6 +52,11 @@ export class Ipv4Layer {
   /** Per-packet counters, resolved once. */
   private readonly cRx: Counter;
   private readonly cDelivered: Counter;
+  /** Where software segmentation builds segments (gso.ts); the link copies each. */
+  private gsoScratch: Uint8Array | undefined;
+  private readonly sendOnLink = (f: Uint8Array): void => this.sendFrame(f);
+  private txIface: NetInterface | undefined;
+  private txNextHop = 0;
 
   constructor(
     private readonly ctx: IpContext,
@@ -142,7 +154,8 @@ export class Ipv4Layer {
         c.drop(parsed);
         return;
       }
-      this.deliver(parsed, whole, rx, bcast || mcast);
+      // Reassembled: any checksum flag of the last fragment does not cover the datagram.
+      this.deliver(parsed, whole, rx.csumValid === true ? { ...rx, csumValid: false } : rx, bcast || mcast);
       return;
     }
     this.deliver(ip, packet, rx, bcast || mcast);
@@ -160,7 +173,7 @@ export class Ipv4Layer {
   /** UDP or a registered protocol (TCP); `packet` is the whole datagram, for ICMP errors. */
   private dispatch(protocol: number, src: number, dst: number, payload: Uint8Array, packet: Uint8Array, rx: RxInfo, multicast: boolean): void {
     if (protocol === UDP_PROTOCOL) {
-      const r = this.ctx.udp.input4(src, dst, payload, multicast, rx.iface.index);
+      const r = this.ctx.udp.input4(src, dst, payload, multicast, rx.iface.index, rx.csumValid === true);
       if (r === 'no_socket') this.icmpError(packet, rx, multicast, 3, 3); // port unreachable
       return;
     }
@@ -267,6 +280,27 @@ export class Ipv4Layer {
    * ENETUNREACH (no route, `drop.ipv4.no_route`), EMSGSIZE (too big, or DF and over the MTU).
    */
   output(src: number, dst: number, protocol: number, payload: Uint8Array, opts: Output4Options = {}): string | null {
+    const buf = new Uint8Array(IPV4_HEADER_LEN + payload.length);
+    buf.set(payload, IPV4_HEADER_LEN);
+    return this.outputInPlace(src, dst, protocol, buf, IPV4_HEADER_LEN, payload.length, opts, undefined);
+  }
+
+  /**
+   * Like `output` for the segment `buf[off, off + len)`, with the IPv4 header written into
+   * `buf[off - 20, off)`, which the caller leaves free. `offload` asks for a partial checksum
+   * to be completed and/or a TCP super-segment to be cut (see the module comment); its
+   * l4Offset is set here. The caller may reuse `buf` when this returns.
+   */
+  outputInPlace(
+    src: number,
+    dst: number,
+    protocol: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    opts: Output4Options,
+    offload: TxOffload | undefined,
+  ): string | null {
     const c = this.ctx.counters;
     const local = this.localInterface(dst);
     const route = local ? { iface: local, nextHop: dst } : this.routeFor(dst, opts.iface);
@@ -274,16 +308,17 @@ export class Ipv4Layer {
       c.drop('ipv4.no_route');
       return route;
     }
-    const total = IPV4_HEADER_LEN + payload.length;
-    if (total > 0xffff) {
+    const total = IPV4_HEADER_LEN + len;
+    if (total > 0xffff || off < IPV4_HEADER_LEN) {
       c.drop('ipv4.too_big');
       return 'EMSGSIZE';
     }
-    const ttl = opts.ttl ?? this.ctx.limits.defaultTtl;
-    const ident = this.ctx.random.u32() & 0xffff;
+    const gso = offload !== undefined && offload.gsoType !== GsoType.NONE;
     const mtu = this.pathMtu(route.iface, dst);
-    if (total > mtu && !local) {
-      if (opts.df) {
+    // A super-segment leaves as segments of headers + gsoSize bytes: those must fit.
+    const wire = gso ? IPV4_HEADER_LEN + offload.l4HeaderLength + offload.gsoSize : total;
+    if (wire > mtu && !local) {
+      if (opts.df || gso) {
         c.drop('ipv4.frag_needed_df');
         return 'EMSGSIZE';
       }
@@ -292,18 +327,44 @@ export class Ipv4Layer {
         return 'EMSGSIZE';
       }
     }
-    const pkt = new Uint8Array(total);
-    emitIpv4({ src, dst, protocol, ttl, ident, dontFrag: !!opts.df, payloadLength: payload.length, dscp: (opts.tos ?? 0) >>> 2 }, pkt);
-    pkt.set(payload, IPV4_HEADER_LEN);
+    const at = off - IPV4_HEADER_LEN;
+    writeHeader4(buf, at, src, dst, protocol, opts.ttl ?? this.ctx.limits.defaultTtl, this.ctx.random.u32() & 0xffff, !!opts.df || gso, total, opts.tos ?? 0);
+    const pkt = buf.subarray(at, off + len);
+    if (offload !== undefined) offload.l4Offset = IPV4_HEADER_LEN;
     if (local) {
       // A datagram to ourselves never touches the link (RFC 1122 §3.3.6: a host's own address
       // is delivered internally); it is not fragmented either.
       c.inc('ipv4.loopback');
-      this.ctx.loopback(local, pkt);
+      const copy = pkt.slice();
+      if (offload === undefined) this.ctx.loopback(local, copy);
+      else this.software(copy, offload, (seg) => this.ctx.loopback(local, seg.slice()));
       return null;
     }
-    this.transmit(route.iface, route.nextHop, pkt);
+    const iface = route.iface;
+    if (!iface.ethernet && offload === undefined && total <= mtu) {
+      // The common case on TUN: one packet, straight to the link (which copies it).
+      c.inc('ipv4.tx');
+      iface.link.send(pkt);
+      return null;
+    }
+    this.transmit(iface, route.nextHop, pkt, offload);
     return null;
+  }
+
+  /**
+   * Completes a partial checksum, or cuts a super-segment, in software: each resulting packet
+   * goes to `send` (valid only during the call).
+   */
+  private software(pkt: Uint8Array, o: TxOffload, send: (p: Uint8Array) => void): void {
+    if (o.gsoType === GsoType.NONE) {
+      completeChecksum(pkt, o);
+      send(pkt);
+      return;
+    }
+    this.gsoScratch ??= new Uint8Array(0x10000);
+    const n = segmentTcp(pkt, o, this.gsoScratch, send);
+    if (n === 0) this.ctx.counters.drop('ipv4.gso_bad');
+    else this.ctx.counters.inc('ipv4.gso_software', n);
   }
 
   /**
@@ -311,7 +372,28 @@ export class Ipv4Layer {
    * fragmented to the MTU here, after resolution, so a datagram waiting for ARP takes one slot
    * of the neighbour queue rather than one per fragment.
    */
-  transmit(iface: NetInterface, nextHop: number, pkt: Uint8Array): void {
+  transmit(iface: NetInterface, nextHop: number, pkt: Uint8Array, offload?: TxOffload): void {
+    if (offload !== undefined) {
+      const lo = iface.link.offloads;
+      const gso = offload.gsoType & ~GsoType.ECN;
+      if (
+        !iface.ethernet &&
+        lo !== undefined &&
+        lo.txCsum &&
+        (gso === GsoType.NONE || (gso === GsoType.TCPV4 && lo.tso4)) &&
+        pkt.length <= lo.maxGsoBytes
+      ) {
+        this.ctx.counters.inc('ipv4.tx');
+        if (gso !== GsoType.NONE) this.ctx.counters.inc('ipv4.tx_gso');
+        iface.link.send(pkt, offload);
+        return;
+      }
+      // The device cannot finish it: do it here, then send the complete packet(s) as usual.
+      this.txIface = iface;
+      this.txNextHop = nextHop;
+      this.software(pkt, offload, this.sendOnLink);
+      return;
+    }
     if (!iface.ethernet) {
       this.emitFragments(iface, pkt, (f) => iface.link.send(f));
       return;
@@ -325,6 +407,11 @@ export class Ipv4Layer {
       if (arp) arp.send(nextHop, pkt);
       else this.ctx.counters.drop('ipv4.no_arp');
     }
+  }
+
+  /** One complete packet from software offload to the interface `transmit` was called for. */
+  private sendFrame(f: Uint8Array): void {
+    this.transmit(this.txIface!, this.txNextHop, f);
   }
 
   /** Sends a whole datagram to a resolved MAC (called by ARP once resolved). */
@@ -351,4 +438,38 @@ export class Ipv4Layer {
       send(f);
     }
   }
+}
+
+/**
+ * Writes a 20-byte IPv4 header (no options) at `buf[at]`: version 4, IHL 5, DSCP from `tos`,
+ * the given Total Length, Identification and DF, TTL, protocol, addresses, and its checksum
+ * (RFC 791 §3.1), without building a Repr object on the hot path.
+ */
+function writeHeader4(buf: Uint8Array, at: number, src: number, dst: number, protocol: number, ttl: number, ident: number, df: boolean, total: number, tos: number): void {
+  buf[at] = 0x45;
+  buf[at + 1] = tos & 0xfc;
+  buf[at + 2] = total >>> 8;
+  buf[at + 3] = total & 0xff;
+  buf[at + 4] = ident >>> 8;
+  buf[at + 5] = ident & 0xff;
+  buf[at + 6] = df ? 0x40 : 0;
+  buf[at + 7] = 0;
+  buf[at + 8] = ttl;
+  buf[at + 9] = protocol;
+  buf[at + 12] = src >>> 24;
+  buf[at + 13] = (src >>> 16) & 0xff;
+  buf[at + 14] = (src >>> 8) & 0xff;
+  buf[at + 15] = src & 0xff;
+  buf[at + 16] = dst >>> 24;
+  buf[at + 17] = (dst >>> 16) & 0xff;
+  buf[at + 18] = (dst >>> 8) & 0xff;
+  buf[at + 19] = dst & 0xff;
+  let sum =
+    0x4500 + (tos & 0xfc) + total + ident + (df ? 0x4000 : 0) + ((ttl << 8) | protocol) +
+    (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  buf[at + 10] = c >>> 8;
+  buf[at + 11] = c & 0xff;
 }

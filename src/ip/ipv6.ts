@@ -14,8 +14,11 @@
  * Output: hop limit 64 (255 for NDP, the caller passes it), fragmentation at the source with a
  * Fragment header whose Identification comes from the random source (RFC 7739 recommends
  * unpredictable values), data per fragment a multiple of 8 (RFC 8200 §4.5).
+ * `outputInPlace` writes the header in front of a segment built with room for it; a
+ * `TxOffload` (partial checksum, TSO super-segment) is finished by the link's device, or by
+ * gso.ts here when the link cannot. A super-segment is never fragmented.
  */
-import { IPV6_HEADER_LEN, Ipv6Packet, emitIpv6 } from '../wire/ipv6.js';
+import { IPV6_HEADER_LEN, Ipv6Packet, emitIpv6, parseIpv6 as parseIpv6Header } from '../wire/ipv6.js';
 import { IPV6_FRAG_HEADER_LEN, walkIpv6Chain, type Ipv6ChainOk } from '../wire/ipv6-ext.js';
 import type { Counter } from '../core/counters.js';
 import { ipv6MulticastMac, isIpv6LinkLocal, isIpv6Multicast } from '../wire/address.js';
@@ -28,6 +31,8 @@ import { PmtuCache } from './pmtu.js';
 import type { Icmp6 } from './icmp6.js';
 import { v6CommonPrefixLen, v6Key, v6NeedsScope } from './prefix.js';
 import { UDP_PROTOCOL } from '../transport/udp.js';
+import { GsoType, type TxOffload } from '../link/link.js';
+import { completeChecksum, segmentTcp } from './gso.js';
 
 export const PROTO_ICMPV6 = 58;
 const PROTO_NONE = 59;
@@ -71,6 +76,11 @@ export class Ipv6Layer {
   /** Per-packet counters, resolved once. */
   private readonly cRx: Counter;
   private readonly cDelivered: Counter;
+  /** Where software segmentation builds segments (gso.ts); the link copies each. */
+  private gsoScratch: Uint8Array | undefined;
+  private readonly sendOnLink = (f: Uint8Array): void => this.transmit(this.txIface!, this.txNextHop!, f);
+  private txIface: NetInterface | undefined;
+  private txNextHop: Uint8Array | undefined;
 
   constructor(
     private readonly ctx: IpContext,
@@ -165,7 +175,8 @@ export class Ipv6Layer {
         c.drop('ipv6.nested_fragment');
         return;
       }
-      this.deliver(whole, w2, rx, multicast);
+      // Reassembled: any checksum flag of the last fragment does not cover the packet.
+      this.deliver(whole, w2, rx.csumValid === true ? { ...rx, csumValid: false } : rx, multicast);
       return;
     }
     this.deliver(pkt, w, rx, multicast);
@@ -201,7 +212,7 @@ export class Ipv6Layer {
   ): void {
     switch (protocol) {
       case UDP_PROTOCOL: {
-        const r = this.ctx.udp.input6(src, dst, payload, multicast, rx.iface.index);
+        const r = this.ctx.udp.input6(src, dst, payload, multicast, rx.iface.index, rx.csumValid === true);
         if (r === 'no_socket') {
           const meta = this.meta(packet, end, w, multicast);
           if (meta) this.icmp.sendError(meta, rx, 1, 4, 0); // port unreachable
@@ -323,6 +334,26 @@ export class Ipv6Layer {
 
   /** Sends `payload` with Next Header `nh`. Null or an errno code (ENETUNREACH, EMSGSIZE). */
   output(src: Uint8Array, dst: Uint8Array, nh: number, payload: Uint8Array, opts: Output6Options = {}): string | null {
+    const buf = new Uint8Array(IPV6_HEADER_LEN + payload.length);
+    buf.set(payload, IPV6_HEADER_LEN);
+    return this.outputInPlace(src, dst, nh, buf, IPV6_HEADER_LEN, payload.length, opts, undefined);
+  }
+
+  /**
+   * Like `output` for the segment `buf[off, off + len)`, with the IPv6 header written into
+   * `buf[off - 40, off)`, which the caller leaves free. `offload`: see the module comment (its
+   * l4Offset is set here). The caller may reuse `buf` when this returns.
+   */
+  outputInPlace(
+    src: Uint8Array,
+    dst: Uint8Array,
+    nh: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    opts: Output6Options,
+    offload: TxOffload | undefined,
+  ): string | null {
     const c = this.ctx.counters;
     const local = this.localInterface(dst);
     const route = local ? { iface: local, nextHop: dst } : this.routeFor(dst, opts.iface);
@@ -330,14 +361,18 @@ export class Ipv6Layer {
       c.drop('ipv6.no_route');
       return route;
     }
-    if (payload.length > 0xffff) {
+    if (len > 0xffff || off < IPV6_HEADER_LEN) {
       c.drop('ipv6.too_big');
       return 'EMSGSIZE';
     }
+    const gso = offload !== undefined && offload.gsoType !== GsoType.NONE;
     const hopLimit = opts.hopLimit ?? this.ctx.limits.defaultHopLimit;
     const mtu = this.pathMtu(route.iface, dst);
-    if (IPV6_HEADER_LEN + payload.length > mtu && !local) {
-      if (opts.dontFrag) {
+    const total = IPV6_HEADER_LEN + len;
+    // A super-segment leaves as segments of headers + gsoSize bytes: those must fit.
+    const wire = gso ? IPV6_HEADER_LEN + offload.l4HeaderLength + offload.gsoSize : total;
+    if (wire > mtu && !local) {
+      if (opts.dontFrag || gso) {
         c.drop('ipv6.frag_needed_df');
         return 'EMSGSIZE';
       }
@@ -346,23 +381,66 @@ export class Ipv6Layer {
         return 'EMSGSIZE';
       }
     }
-    const pkt = new Uint8Array(IPV6_HEADER_LEN + payload.length);
-    emitIpv6({ src, dst, nextHeader: nh, hopLimit, payloadLength: payload.length }, pkt);
-    pkt.set(payload, IPV6_HEADER_LEN);
+    const at = off - IPV6_HEADER_LEN;
+    writeHeader6(buf, at, src, dst, nh, hopLimit, len);
+    const pkt = buf.subarray(at, off + len);
+    if (offload !== undefined) offload.l4Offset = IPV6_HEADER_LEN;
     if (local) {
       c.inc('ipv6.loopback');
-      this.ctx.loopback(local, pkt);
+      const copy = pkt.slice();
+      if (offload === undefined) this.ctx.loopback(local, copy);
+      else this.software(copy, offload, (seg) => this.ctx.loopback(local, seg.slice()));
       return null;
     }
-    this.transmit(route.iface, route.nextHop, pkt);
+    const iface = route.iface;
+    if (!iface.ethernet && offload === undefined && total <= mtu) {
+      c.inc('ipv6.tx');
+      iface.link.send(pkt);
+      return null;
+    }
+    this.transmit(iface, route.nextHop, pkt, offload);
     return null;
+  }
+
+  /** Completes a partial checksum, or cuts a super-segment, in software (see ipv4.ts). */
+  private software(pkt: Uint8Array, o: TxOffload, send: (p: Uint8Array) => void): void {
+    if (o.gsoType === GsoType.NONE) {
+      completeChecksum(pkt, o);
+      send(pkt);
+      return;
+    }
+    this.gsoScratch ??= new Uint8Array(0x10000);
+    const n = segmentTcp(pkt, o, this.gsoScratch, send);
+    if (n === 0) this.ctx.counters.drop('ipv6.gso_bad');
+    else this.ctx.counters.inc('ipv6.gso_software', n);
   }
 
   /**
    * Hands a whole packet to the link (TUN directly; TAP via NDP or a multicast MAC). It is
    * fragmented here, after resolution (one neighbour-queue slot per packet, not per fragment).
    */
-  transmit(iface: NetInterface, nextHop: Uint8Array, pkt: Uint8Array): void {
+  transmit(iface: NetInterface, nextHop: Uint8Array, pkt: Uint8Array, offload?: TxOffload): void {
+    if (offload !== undefined) {
+      const lo = iface.link.offloads;
+      const gso = offload.gsoType & ~GsoType.ECN;
+      if (
+        !iface.ethernet &&
+        lo !== undefined &&
+        lo.txCsum &&
+        (gso === GsoType.NONE || (gso === GsoType.TCPV6 && lo.tso6)) &&
+        pkt.length <= lo.maxGsoBytes
+      ) {
+        this.ctx.counters.inc('ipv6.tx');
+        if (gso !== GsoType.NONE) this.ctx.counters.inc('ipv6.tx_gso');
+        iface.link.send(pkt, offload);
+        return;
+      }
+      // The device cannot finish it: do it here, then send the complete packet(s) as usual.
+      this.txIface = iface;
+      this.txNextHop = nextHop;
+      this.software(pkt, offload, this.sendOnLink);
+      return;
+    }
     if (!iface.ethernet) {
       this.emitFragments(iface, pkt, (f) => iface.link.send(f));
       return;
@@ -394,5 +472,21 @@ export class Ipv6Layer {
       c.inc('ipv6.tx');
       send(f);
     }
+  }
+}
+
+/** Writes the 40-byte IPv6 header (traffic class and flow label 0) at `buf[at]` (RFC 8200 §3). */
+function writeHeader6(buf: Uint8Array, at: number, src: Uint8Array, dst: Uint8Array, nh: number, hopLimit: number, payloadLength: number): void {
+  buf[at] = 0x60;
+  buf[at + 1] = 0;
+  buf[at + 2] = 0;
+  buf[at + 3] = 0;
+  buf[at + 4] = payloadLength >>> 8;
+  buf[at + 5] = payloadLength & 0xff;
+  buf[at + 6] = nh;
+  buf[at + 7] = hopLimit;
+  for (let i = 0; i < 16; i++) {
+    buf[at + 8 + i] = src[i]!;
+    buf[at + 24 + i] = dst[i]!;
   }
 }

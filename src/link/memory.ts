@@ -5,8 +5,12 @@
  * Part of the core: no Node imports. Delivery is explicit (`deliver()` on the receiving link)
  * so that a test controls interleaving, or automatic (`auto: true`), scheduled with
  * queueMicrotask like a device's batch arriving on a later turn.
+ *
+ * With `offloads`, both ends advertise them, like a veth pair with TSO and GRO: a frame sent
+ * with a TxOffload reaches the peer whole, flagged RxFlags.CSUM_VALID (its checksum is only
+ * the pseudo-header part) and RxFlags.GSO for a super-segment (larger than the MTU).
  */
-import type { Link, LinkKind, LinkReceiver } from './link.js';
+import { GsoType, RxFlags, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type TxOffload } from './link.js';
 
 export interface MemoryLinkOptions {
   kind: LinkKind;
@@ -20,6 +24,8 @@ export interface MemoryLinkOptions {
   auto?: boolean;
   /** Frames each end queues before dropping (default 1024). */
   queueLimit?: number;
+  /** Transmit offloads both ends advertise (see the module comment). */
+  offloads?: LinkOffloads;
 }
 
 const ETH_HEADER = 14;
@@ -28,6 +34,7 @@ export class MemoryLink implements Link {
   readonly kind: LinkKind;
   readonly mtu: number;
   readonly mac: Uint8Array | undefined;
+  readonly offloads: LinkOffloads | undefined;
   /** Frames this end accepted for sending (copied into the peer's queue). */
   sent = 0;
   /** Frames this end delivered to its receiver. */
@@ -40,6 +47,7 @@ export class MemoryLink implements Link {
   private peer!: MemoryLink;
   private receiver: LinkReceiver | undefined;
   private queue: Uint8Array[] = [];
+  private queueFlags: number[] = [];
   private closed = false;
   private scheduled = false;
   private readonly maxFrame: number;
@@ -50,7 +58,9 @@ export class MemoryLink implements Link {
     mac: Uint8Array | undefined,
     private readonly auto: boolean,
     private readonly queueLimit: number,
+    offloads: LinkOffloads | undefined,
   ) {
+    this.offloads = offloads;
     this.kind = kind;
     this.mtu = mtu;
     this.mac = mac;
@@ -67,6 +77,7 @@ export class MemoryLink implements Link {
       eth ? new Uint8Array(options.macA ?? [2, 0, 0, 0, 0, 0x0a]) : undefined,
       options.auto === true,
       limit,
+      options.offloads,
     );
     const b = new MemoryLink(
       options.kind,
@@ -74,6 +85,7 @@ export class MemoryLink implements Link {
       eth ? new Uint8Array(options.macB ?? [2, 0, 0, 0, 0, 0x0b]) : undefined,
       options.auto === true,
       limit,
+      options.offloads,
     );
     a.peer = b;
     b.peer = a;
@@ -90,13 +102,24 @@ export class MemoryLink implements Link {
     if (this.auto && this.queue.length > 0) this.schedule();
   }
 
-  send(frame: Uint8Array): void {
-    if (this.closed || frame.length > this.maxFrame) {
+  send(frame: Uint8Array, offload?: TxOffload): void {
+    let flags = 0;
+    if (offload !== undefined) {
+      const o = this.offloads;
+      const gso = offload.gsoType;
+      if (o === undefined || !o.txCsum || (gso === GsoType.TCPV4 && !o.tso4) || (gso === GsoType.TCPV6 && !o.tso6)) {
+        this.sendDropped++;
+        return;
+      }
+      flags = RxFlags.CSUM_VALID | (gso !== GsoType.NONE ? RxFlags.GSO : 0);
+    }
+    const max = flags & RxFlags.GSO ? this.offloads!.maxGsoBytes + (this.maxFrame - this.mtu) : this.maxFrame;
+    if (this.closed || frame.length > max) {
       this.sendDropped++;
       return;
     }
     this.sent++;
-    this.peer.enqueue(frame.slice());
+    this.peer.enqueue(frame.slice(), flags);
   }
 
   /**
@@ -109,10 +132,12 @@ export class MemoryLink implements Link {
     const receiver = this.receiver;
     if (receiver === undefined || this.closed || this.queue.length === 0) return 0;
     const batch = this.queue;
+    const flags = this.queueFlags;
     this.queue = [];
-    for (const frame of batch) {
+    this.queueFlags = [];
+    for (let i = 0; i < batch.length; i++) {
       this.received++;
-      receiver.receive(frame);
+      receiver.receive(batch[i]!, flags[i]!);
     }
     receiver.flush();
     return batch.length;
@@ -133,15 +158,17 @@ export class MemoryLink implements Link {
     this.closed = true;
     this.receiver = undefined;
     this.queue = [];
+    this.queueFlags = [];
     return Promise.resolve();
   }
 
-  private enqueue(frame: Uint8Array): void {
+  private enqueue(frame: Uint8Array, flags: number): void {
     if (this.closed || this.queue.length >= this.queueLimit) {
       this.dropped++;
       return;
     }
     this.queue.push(frame);
+    this.queueFlags.push(flags);
     if (this.auto && this.receiver !== undefined) this.schedule();
   }
 

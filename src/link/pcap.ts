@@ -6,7 +6,7 @@
  * file), and timestamps come from a wall-clock parameter (pcap timestamps are wall-clock time,
  * which the core does not read by itself).
  */
-import type { Link, LinkKind, LinkReceiver } from './link.js';
+import type { Link, LinkKind, LinkOffloads, LinkReceiver, TxOffload } from './link.js';
 
 export interface PcapSink {
   /** Appends bytes. `bytes` is valid only during the call: a sink that keeps them copies. */
@@ -75,20 +75,24 @@ export class PcapRecorder implements Link {
   get mac(): Uint8Array | undefined {
     return this.inner.mac;
   }
+  /** The inner link's offloads: super-segments and partial checksums are recorded as sent. */
+  get offloads(): LinkOffloads | undefined {
+    return this.inner.offloads;
+  }
 
   attach(receiver: LinkReceiver): void {
     this.inner.attach({
-      receive: (frame) => {
+      receive: (frame, flags) => {
         this.record(frame);
-        receiver.receive(frame);
+        receiver.receive(frame, flags);
       },
       flush: () => receiver.flush(),
     });
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, offload?: TxOffload): void {
     this.record(frame);
-    this.inner.send(frame);
+    this.inner.send(frame, offload);
   }
 
   async close(): Promise<void> {

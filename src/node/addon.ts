@@ -33,6 +33,18 @@ export interface NativeTunQueue {
   setupTx(txBuffer: ArrayBuffer, table: Uint32Array): void;
   /** Writes table entries 0..count-1, one write() each; returns how many were written. */
   writeBatch(count: number): number;
+  /**
+   * Starts the writer thread: the table and the buffer become `regions` parts of
+   * `entriesPerRegion` entries (offsets still into the whole buffer); `status` receives
+   * [written, dropped, errors, last errno] (32-bit, wrapping) as the thread goes.
+   */
+  startTxThread(regions: number, entriesPerRegion: number, status: Uint32Array): void;
+  /** Hands region's first `count` entries to the writer thread (the region must be acquired). */
+  submit(region: number, count: number): void;
+  /** Waits until the writer thread is done with `region`. */
+  acquire(region: number): void;
+  /** Waits until everything submitted is written. */
+  drain(): void;
   /** Writes one frame; false if it was dropped (counted in txCounters). */
   write(frame: Uint8Array): boolean;
   /** [dropped for lack of room (EAGAIN/ENOBUFS), other write errors, errno of the last failure]. */

@@ -11,14 +11,23 @@
  * - Transmit: `send` copies the frame into a transmit ArrayBuffer and records (offset, length)
  *   in a table; ONE native writeBatch per microtask turn (or when the buffer is full) writes
  *   them all, one write() per packet. A packet the kernel has no room for is dropped and counted,
- *   never retried and never blocking.
+ *   never retried and never blocking. With `txThread`, the buffer is split into regions and a
+ *   native writer thread does the write()s of a submitted region while the stack fills the
+ *   next: each write() runs the kernel's receive path for the packet (IP, TCP, waking the
+ *   reader), which then overlaps with the stack's JavaScript on another core.
  *
- * With `vnetHdr`, every frame in both directions starts with a `vnetHdrSize`-byte
- * virtio_net_hdr (see VIRTIO_NET_HDR_*): received frames may be GSO super-packets up to 64 KiB
- * with partial checksums, and sent frames must carry a header (all zeros: a plain packet).
+ * With `vnetHdr`, every frame on the device starts with a `vnetHdrSize`-byte virtio_net_hdr
+ * (see VIRTIO_NET_HDR_*). The link reads and writes it itself: a received frame reaches the
+ * receiver without it, with `RxFlags` saying what the header said (CSUM_VALID for a partial or
+ * already verified checksum, GSO for a super-packet of up to 64 KiB); a frame sent with a
+ * `TxOffload` gets a header asking the kernel to complete its checksum and cut it into
+ * segments (TSO), one sent without gets an all-zero header (a plain packet). `keepVnetHdr`
+ * turns this off: frames then carry the raw header in both directions, for callers that
+ * handle it themselves.
  */
-import type { Link, LinkKind, LinkReceiver } from '../link/link.js';
+import { GsoType, RxFlags, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type TxOffload } from '../link/link.js';
 import { isIPv4, isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { loadNative, type NativeDevice, type NativeLinkInfo, type NativeTunQueue } from './addon.js';
 
 /** TUNSETOFFLOAD flags: which offloaded packets the kernel may hand to user space. */
@@ -56,6 +65,17 @@ export interface TunOptions {
   vnetHdr?: boolean;
   /** 10 (struct virtio_net_hdr, the kernel default) or 12 (virtio_net_hdr_mrg_rxbuf). Default 10. */
   vnetHdrSize?: 10 | 12;
+  /**
+   * With vnetHdr: hand frames to the receiver WITH the raw virtio_net_hdr in front, and expect
+   * `send` callers to put one in front of theirs (no RxFlags, no `offloads`). Default false:
+   * the link handles the header.
+   */
+  keepVnetHdr?: boolean;
+  /**
+   * With vnetHdr (and not keepVnetHdr): advertise transmit offloads (`link.offloads`: checksum
+   * completion and TSO4/TSO6, which the kernel accepts from any IFF_VNET_HDR writer). Default true.
+   */
+  txOffloads?: boolean;
   /** Offloads to enable (needs vnetHdr); reset to none on close(). */
   offloads?: TunOffloads;
   /** The stack's own MAC address on a TAP link; default 02:00:00:00:00:02. */
@@ -64,6 +84,12 @@ export interface TunOptions {
   netns?: string;
   /** Packets read per batch, at most (default 64). */
   rxBatch?: number;
+  /**
+   * Write packets from a native writer thread (see the module comment). Default: on when the
+   * machine has more than one CPU (environment NETSTACK_TX_THREAD=0/1 overrides). Statistics
+   * then trail by at most the batches in flight.
+   */
+  txThread?: boolean;
 }
 
 export interface TunStats {
@@ -81,6 +107,12 @@ export interface TunStats {
   txDrops: number;
   /** Packets the kernel refused otherwise (e.g. EINVAL for a malformed packet, EIO). */
   txErrors: number;
+  /** Received GSO super-packets (vnetHdr), handed to the receiver whole. */
+  rxGso: number;
+  /** Received frames dropped by the link: shorter than the virtio_net_hdr, or a GSO type the stack cannot take (UDP). */
+  rxDropped: number;
+  /** Super-segments sent for the kernel to cut (TSO). */
+  txGso: number;
 }
 
 /** virtio_net_hdr fields and values (linux/virtio_net.h), for links opened with vnetHdr. */
@@ -112,12 +144,16 @@ export const DEFAULT_TAP_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0x02);
 
 /** Packets read per wake-up: the batch size measured to double throughput over per-packet calls. */
 const DEFAULT_RX_BATCH = 64;
-/** Transmit entries per writeBatch call. */
+/** Transmit entries per writeBatch call (per region with the writer thread). */
 const TX_ENTRIES = 512;
+/** Regions of the transmit buffer with the writer thread: one being filled, the rest in flight. */
+const TX_REGIONS = 4;
 /** Largest packet the kernel hands over: 64 KiB GSO super-packets (gso_max_size 65536). */
 const MAX_PACKET = 65536;
 /** Ethernet header with one VLAN tag, on TAP. */
 const ETH_OVERHEAD = 18;
+/** Largest IP packet a TSO super-segment may be (gso_max_size is 65536; IPv4 Total Length stops at 65535). */
+const MAX_GSO_BYTES = 65535;
 
 /** The TUNSETOFFLOAD mask for `offloads`. */
 export function offloadFlags(offloads: TunOffloads | undefined): number {
@@ -131,6 +167,16 @@ export function offloadFlags(offloads: TunOffloads | undefined): number {
     (offloads.uso4 ? F.USO4 : 0) |
     (offloads.uso6 ? F.USO6 : 0)
   );
+}
+
+/**
+ * The writer thread pays off only with a second CPU to run the kernel's share on.
+ * NETSTACK_TX_THREAD=0 or 1 overrides (for measurements).
+ */
+function defaultTxThread(): boolean {
+  const env = process.env.NETSTACK_TX_THREAD;
+  if (env === '0' || env === '1') return env === '1';
+  return availableParallelism() > 1;
 }
 
 function einval(message: string): Error {
@@ -213,11 +259,21 @@ export class TunLink implements Link {
   readonly name: string;
   readonly ifindex: number;
   readonly netns: string | undefined;
-  /** Bytes of virtio_net_hdr in front of every frame; 0 without vnetHdr. */
+  /** Bytes of virtio_net_hdr in front of every frame on the device; 0 without vnetHdr. */
   readonly vnetHdrSize: number;
-  /** Enabled TUNSETOFFLOAD flags. */
-  offloads: number;
-  readonly stats: TunStats = {
+  /** Enabled TUNSETOFFLOAD flags (what the kernel may hand us: partial checksums, TSO super-packets). */
+  offloadFlags: number;
+  /** Transmit offloads (Link.offloads): with vnetHdr, unless keepVnetHdr or txOffloads: false. */
+  readonly offloads: LinkOffloads | undefined;
+  /** Counters. With the writer thread, reading them waits for what it holds to be written. */
+  get stats(): TunStats {
+    if (this.txThreaded) {
+      if (!this.closed) this.queues[0]!.drain();
+      this.readTxStatus();
+    }
+    return this.st;
+  }
+  private readonly st: TunStats = {
     rxPackets: 0,
     rxBytes: 0,
     rxBatches: 0,
@@ -227,6 +283,9 @@ export class TunLink implements Link {
     txBytes: 0,
     txDrops: 0,
     txErrors: 0,
+    rxGso: 0,
+    rxDropped: 0,
+    txGso: 0,
   };
   /** The last exception thrown by the receiver, for diagnostics. */
   lastReceiverError: unknown;
@@ -241,9 +300,12 @@ export class TunLink implements Link {
   private reading = false;
   private closed = false;
 
+  /** The link reads and writes the virtio_net_hdr (vnetHdr without keepVnetHdr): its size, else 0. */
+  private readonly hdr: number;
   private readonly slotSize: number;
   private readonly rxBatch: number;
   private rxBuffer: ArrayBuffer | undefined;
+  private rxBytes: Uint8Array | undefined;
   private rxLengths: Uint32Array | undefined;
 
   private readonly txBuffer: ArrayBuffer;
@@ -252,6 +314,13 @@ export class TunLink implements Link {
   private txCount = 0;
   private txUsed = 0;
   private txPendingBytes = 0;
+  /** Writer thread: the region being filled, its start in the buffer and its size; status words. */
+  private readonly txThreaded: boolean;
+  private txRegion = 0;
+  private txBase = 0;
+  private readonly txRegionSize: number;
+  private readonly txStatus = new Uint32Array(4);
+  private readonly txSeen = [0, 0, 0];
   private txScheduled = false;
   private txDroppedSeen = 0;
   private txErrorsSeen = 0;
@@ -271,16 +340,26 @@ export class TunLink implements Link {
     this.ifindex = dev.ifindex;
     this.netns = options.netns;
     this.vnetHdrSize = options.vnetHdr ? (options.vnetHdrSize ?? 10) : 0;
-    this.offloads = offloads;
+    this.offloadFlags = offloads;
+    this.hdr = options.keepVnetHdr ? 0 : this.vnetHdrSize;
+    this.offloads =
+      this.hdr > 0 && options.txOffloads !== false
+        ? Object.freeze({ txCsum: true, tso4: true, tso6: true, maxGsoBytes: MAX_GSO_BYTES })
+        : undefined;
     this.queues = dev.queues;
     this.rxBatch = rxBatch;
     // A read shorter than the packet is cut silently, so a slot holds the largest packet the
     // kernel can produce whatever the MTU (it may change under us), 64-byte aligned.
     this.slotSize = (this.vnetHdrSize + MAX_PACKET + (tap ? ETH_OVERHEAD : 0) + 63) & ~63;
-    this.txBuffer = new ArrayBuffer(Math.max(1 << 20, 4 * this.slotSize));
+    this.txThreaded = options.txThread ?? defaultTxThread();
+    const regions = this.txThreaded ? TX_REGIONS : 1;
+    // A region holds at least two of the largest frames (a 64 KiB super-segment plus header).
+    this.txRegionSize = this.txThreaded ? Math.max(1 << 20, 2 * this.slotSize) : Math.max(1 << 20, 4 * this.slotSize);
+    this.txBuffer = new ArrayBuffer(regions * this.txRegionSize);
     this.txBytes = new Uint8Array(this.txBuffer);
-    this.txTable = new Uint32Array(2 * TX_ENTRIES);
+    this.txTable = new Uint32Array(2 * TX_ENTRIES * regions);
     this.queues[0]!.setupTx(this.txBuffer, this.txTable);
+    if (this.txThreaded) this.queues[0]!.startTxThread(regions, TX_ENTRIES, this.txStatus);
   }
 
   /** Number of queues (fds) of the device. */
@@ -298,6 +377,7 @@ export class TunLink implements Link {
     if (this.reading) return;
     this.reading = true;
     this.rxBuffer = new ArrayBuffer(this.slotSize * this.rxBatch);
+    this.rxBytes = new Uint8Array(this.rxBuffer);
     this.rxLengths = new Uint32Array(this.rxBatch);
     const onBatch = (count: number): void => this.deliver(count);
     const onError = (err: NodeJS.ErrnoException): void => this.readFailed(err);
@@ -315,22 +395,30 @@ export class TunLink implements Link {
     for (const q of this.queues) q.resume();
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, offload?: TxOffload): void {
     if (this.closed) {
-      this.stats.txDrops++;
+      this.st.txDrops++;
       return;
     }
-    const len = frame.length;
-    if (len > this.txBytes.length) {
+    const hdr = this.hdr;
+    const len = frame.length + hdr;
+    if (len > this.txRegionSize) {
+      if (hdr > 0) {
+        // Far past any packet size: the kernel would refuse it too.
+        this.st.txErrors++;
+        return;
+      }
       // Larger than the whole transmit buffer: cannot be a valid packet, but let the kernel say so.
       this.flushTx();
       this.countWrites(1, this.queues[0]!.write(frame) ? 1 : 0, len);
       return;
     }
-    if (this.txCount === TX_ENTRIES || this.txUsed + len > this.txBytes.length) this.flushTx();
-    this.txBytes.set(frame, this.txUsed);
-    const i = this.txCount * 2;
-    this.txTable[i] = this.txUsed;
+    if (this.txCount === TX_ENTRIES || this.txUsed + len > this.txRegionSize) this.flushTx();
+    const at = this.txBase + this.txUsed;
+    if (hdr > 0) this.writeVnetHdr(at, offload);
+    this.txBytes.set(frame, at + hdr);
+    const i = (this.txRegion * TX_ENTRIES + this.txCount) * 2;
+    this.txTable[i] = at;
     this.txTable[i + 1] = len;
     this.txCount++;
     this.txUsed += len;
@@ -341,6 +429,37 @@ export class TunLink implements Link {
     }
   }
 
+  /**
+   * The virtio_net_hdr (little-endian) for a frame at `at` in the transmit buffer: all zeros for
+   * a plain packet; NEEDS_CSUM with csum_start/offset for a partial checksum; plus gso_type,
+   * gso_size and hdr_len for a super-segment the kernel cuts (virtio spec §5.1.6.2).
+   */
+  private writeVnetHdr(at: number, o: TxOffload | undefined): void {
+    const b = this.txBytes;
+    if (o === undefined) {
+      b.fill(0, at, at + this.hdr);
+      return;
+    }
+    const gso = o.gsoType;
+    const hdrLen = o.l4Offset + o.l4HeaderLength;
+    const csumStart = o.l4Offset;
+    b[at] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    b[at + 1] = gso;
+    b[at + 2] = hdrLen & 0xff;
+    b[at + 3] = hdrLen >>> 8;
+    b[at + 4] = o.gsoSize & 0xff;
+    b[at + 5] = o.gsoSize >>> 8;
+    b[at + 6] = csumStart & 0xff;
+    b[at + 7] = csumStart >>> 8;
+    b[at + 8] = o.csumOffset & 0xff;
+    b[at + 9] = o.csumOffset >>> 8;
+    if (this.hdr === 12) {
+      b[at + 10] = 0; // num_buffers (mergeable rx buffers only)
+      b[at + 11] = 0;
+    }
+    if (gso !== GsoType.NONE) this.st.txGso++;
+  }
+
   /** Writes queued frames now instead of at the end of the current microtask turn. */
   flushTx(): void {
     const count = this.txCount;
@@ -349,8 +468,34 @@ export class TunLink implements Link {
     this.txCount = 0;
     this.txUsed = 0;
     this.txPendingBytes = 0;
-    const written = this.queues[0]!.writeBatch(count);
-    this.countWrites(count, written, bytes);
+    const q = this.queues[0]!;
+    if (!this.txThreaded) {
+      this.countWrites(count, q.writeBatch(count), bytes);
+      return;
+    }
+    q.submit(this.txRegion, count);
+    this.st.txBytes += bytes;
+    this.txRegion = (this.txRegion + 1) % TX_REGIONS;
+    this.txBase = this.txRegion * this.txRegionSize;
+    // Waits only when the writer thread is a whole ring of regions behind.
+    q.acquire(this.txRegion);
+    this.readTxStatus();
+  }
+
+  /** Writer thread: folds its counters (written, dropped, errors; 32-bit, wrapping) into stats. */
+  private readTxStatus(): void {
+    const st = this.txStatus;
+    const seen = this.txSeen;
+    const w = (st[0]! - seen[0]!) >>> 0;
+    const d = (st[1]! - seen[1]!) >>> 0;
+    const e = (st[2]! - seen[2]!) >>> 0;
+    if ((w | d | e) === 0) return;
+    seen[0] = st[0]!;
+    seen[1] = st[1]!;
+    seen[2] = st[2]!;
+    this.st.txPackets += w;
+    this.st.txDrops += d;
+    this.st.txErrors += e;
   }
 
   /** TUNSETPERSIST: a persistent device survives close(); `setPersist(false)` then close() deletes it. */
@@ -365,7 +510,7 @@ export class TunLink implements Link {
     const flags = offloadFlags(offloads);
     if (flags !== 0 && this.vnetHdrSize === 0) throw einval('offloads need vnetHdr');
     this.queues[0]!.setOffload(flags);
-    this.offloads = flags;
+    this.offloadFlags = flags;
   }
 
   /** Writes pending frames, stops reading, resets offloads, closes the fds. Idempotent. */
@@ -375,7 +520,9 @@ export class TunLink implements Link {
       this.closed = true;
       this.receiver = undefined;
       // Offloads are device state that outlives the fd (they matter on a persistent device).
+      // Closing the first queue also ends the writer thread once it wrote what it holds.
       for (const q of this.queues) q.close(true);
+      if (this.txThreaded) this.readTxStatus();
       untrack(this);
     }
     return Promise.resolve();
@@ -383,16 +530,16 @@ export class TunLink implements Link {
 
   private countWrites(count: number, written: number, bytes: number): void {
     if (written === count) {
-      this.stats.txPackets += count;
-      this.stats.txBytes += bytes;
+      this.st.txPackets += count;
+      this.st.txBytes += bytes;
       return;
     }
     // Some failed: the native counters say how (bytes are then approximate: all but the failed).
-    this.stats.txPackets += written;
-    this.stats.txBytes += count === 0 ? 0 : Math.round((bytes * written) / count);
+    this.st.txPackets += written;
+    this.st.txBytes += count === 0 ? 0 : Math.round((bytes * written) / count);
     const [dropped, errors] = this.queues[0]!.txCounters();
-    this.stats.txDrops += dropped - this.txDroppedSeen;
-    this.stats.txErrors += errors - this.txErrorsSeen;
+    this.st.txDrops += dropped - this.txDroppedSeen;
+    this.st.txErrors += errors - this.txErrorsSeen;
     this.txDroppedSeen = dropped;
     this.txErrorsSeen = errors;
   }
@@ -402,13 +549,27 @@ export class TunLink implements Link {
     const buf = this.rxBuffer!;
     const lengths = this.rxLengths!;
     if (receiver === undefined) return; // closed during this batch
-    this.stats.rxBatches++;
+    this.st.rxBatches++;
+    const hdr = this.hdr;
     for (let i = 0; i < count && !this.closed; i++) {
       const len = lengths[i]!;
-      this.stats.rxPackets++;
-      this.stats.rxBytes += len;
+      this.st.rxPackets++;
+      this.st.rxBytes += len;
+      const at = i * this.slotSize;
+      let flags = 0;
+      if (hdr > 0) {
+        if (len < hdr) {
+          this.st.rxDropped++;
+          continue;
+        }
+        flags = this.rxFlags(at);
+        if (flags < 0) {
+          this.st.rxDropped++;
+          continue;
+        }
+      }
       try {
-        receiver.receive(new Uint8Array(buf, i * this.slotSize, len));
+        receiver.receive(new Uint8Array(buf, at + hdr, len - hdr), flags);
       } catch (e) {
         this.receiverFailed(e);
       }
@@ -420,13 +581,31 @@ export class TunLink implements Link {
     }
   }
 
+  /**
+   * RxFlags from the virtio_net_hdr at `at` in the receive buffer, or -1 for a frame the stack
+   * cannot take whole: a UDP super-packet (USO, only if enabled by hand) would lose its
+   * datagram boundaries.
+   */
+  private rxFlags(at: number): number {
+    const b = this.rxBytes!;
+    const f = b[at]!;
+    let flags = (f & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0 ? RxFlags.CSUM_VALID : 0;
+    const gso = b[at + 1]! & ~GsoType.ECN;
+    if (gso !== GsoType.NONE) {
+      if (gso !== GsoType.TCPV4 && gso !== GsoType.TCPV6) return -1;
+      this.st.rxGso++;
+      flags |= RxFlags.GSO;
+    }
+    return flags;
+  }
+
   private receiverFailed(e: unknown): void {
-    this.stats.receiverErrors++;
+    this.st.receiverErrors++;
     this.lastReceiverError = e;
   }
 
   private readFailed(err: NodeJS.ErrnoException): void {
-    this.stats.rxErrors++;
+    this.st.rxErrors++;
     if (this.onError) {
       try {
         this.onError(err);

@@ -26,6 +26,7 @@ import { finish, pseudoHeaderSumV4, pseudoHeaderSumV6, sumBytes } from '../wire/
 import { UDP_HEADER_LEN, UdpDrop, UdpPacket, emitUdp } from '../wire/udp.js';
 import { read16, read32 } from '../wire/bytes.js';
 import { SocketError } from './errors.js';
+import { TX_HEADROOM } from '../link/link.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, splitZone, isIpv6LinkLocal } from '../wire/address.js';
 
 export const UDP_PROTOCOL = 17;
@@ -56,6 +57,22 @@ export interface UdpNetwork {
   /** The source address for sending to `dst`, or an errno code (ENETUNREACH). */
   source4(dst: number): number | string;
   source6(dst: Uint8Array, scope: number | undefined): Uint8Array | string;
+  /**
+   * In-place sends (optional; send4/send6 otherwise): the datagram is `buf[off, off + len)` and
+   * the IP header is written into the room before it (`off` ≥ TX_HEADROOM): no copy on the way
+   * to the link.
+   */
+  sendInPlace4?(src: number, dst: number, protocol: number, buf: Uint8Array, off: number, len: number, opts: { ttl?: number; df?: boolean }): string | null;
+  sendInPlace6?(
+    src: Uint8Array,
+    dst: Uint8Array,
+    protocol: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    opts: { hopLimit?: number; dontFrag?: boolean },
+    scope: number | undefined,
+  ): string | null;
   /** Sends a transport payload; null on success, else an errno code (EMSGSIZE, ENETUNREACH). */
   send4(src: number, dst: number, protocol: number, payload: Uint8Array, opts: { ttl?: number; df?: boolean }): string | null;
   send6(
@@ -209,6 +226,8 @@ export class UdpLayer {
   /** The last destination text parsed by sendFrom (replies go to the same peer). */
   private lastDst4Text = '';
   private lastDst4 = 0;
+  /** Where datagrams are built, with room in front for the IP header (see `build`). */
+  private readonly txBuf = new Uint8Array(TX_HEADROOM + UDP_HEADER_LEN + 0xffff);
 
   constructor(
     private readonly net: UdpNetwork,
@@ -349,7 +368,10 @@ export class UdpLayer {
         src = r;
       }
       const dgram = this.build(s, data, port, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, data.length + UDP_HEADER_LEN));
-      const err = this.net.send4(src, dst, UDP_PROTOCOL, dgram, sendOpts4(s));
+      const net = this.net;
+      const err = net.sendInPlace4
+        ? net.sendInPlace4(src, dst, UDP_PROTOCOL, this.txBuf, TX_HEADROOM, dgram.length, sendOpts4(s))
+        : net.send4(src, dst, UDP_PROTOCOL, dgram, sendOpts4(s));
       if (err) throw new SocketError(err, `cannot send to ${addrText}`, 'send');
     } else {
       const { addr: dst, scope: zscope } = this.parse6(addrText, 'send');
@@ -362,18 +384,26 @@ export class UdpLayer {
         src = r;
       }
       const dgram = this.build(s, data, port, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, data.length + UDP_HEADER_LEN));
-      const err = this.net.send6(src, dst, UDP_PROTOCOL, dgram, sendOpts6(s), scope);
+      const net = this.net;
+      const err = net.sendInPlace6
+        ? net.sendInPlace6(src, dst, UDP_PROTOCOL, this.txBuf, TX_HEADROOM, dgram.length, sendOpts6(s), scope)
+        : net.send6(src, dst, UDP_PROTOCOL, dgram, sendOpts6(s), scope);
       if (err) throw new SocketError(err, `cannot send to ${addrText}`, 'send');
     }
     this.cTx.inc();
   }
 
+  /**
+   * Writes the datagram at TX_HEADROOM in the layer's transmit buffer (reused: the network
+   * copies what it sends, or writes the IP header in front and the link copies) and returns it.
+   */
   private build(s: UdpSocket, data: Uint8Array, dstPort: number, pseudo: number): Uint8Array {
-    const buf = new Uint8Array(UDP_HEADER_LEN + data.length);
+    const buf = this.txBuf.subarray(TX_HEADROOM, TX_HEADROOM + UDP_HEADER_LEN + data.length);
     buf.set(data, UDP_HEADER_LEN);
     emitUdp({ srcPort: s.localPort, dstPort }, buf, pseudo);
     return buf;
   }
+
 
   // ---- receiving ------------------------------------------------------------------------------
 
@@ -381,9 +411,9 @@ export class UdpLayer {
    * A UDP datagram (the IPv4 payload) for `dst`; `multicast`: the destination is a broadcast or
    * multicast address; `ifindex`: the receiving interface. Never throws.
    */
-  input4(src: number, dst: number, segment: Uint8Array, multicast: boolean, ifindex: number): UdpInputResult {
+  input4(src: number, dst: number, segment: Uint8Array, multicast: boolean, ifindex: number, csumValid = false): UdpInputResult {
     this.cRx.inc();
-    const bad = this.check(segment, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, segment.length), false);
+    const bad = this.check(segment, pseudoHeaderSumV4(src, dst, UDP_PROTOCOL, segment.length), false, csumValid);
     if (bad !== null) {
       this.counters.drop(bad);
       return 'dropped';
@@ -393,9 +423,9 @@ export class UdpLayer {
     return this.deliver(0, dst, src, segment, multicast, ifindex);
   }
 
-  input6(src: Uint8Array, dst: Uint8Array, segment: Uint8Array, multicast: boolean, ifindex: number): UdpInputResult {
+  input6(src: Uint8Array, dst: Uint8Array, segment: Uint8Array, multicast: boolean, ifindex: number, csumValid = false): UdpInputResult {
     this.cRx.inc();
-    const bad = this.check(segment, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, segment.length), true);
+    const bad = this.check(segment, pseudoHeaderSumV6(src, dst, UDP_PROTOCOL, segment.length), true, csumValid);
     if (bad !== null) {
       this.counters.drop(bad);
       return 'dropped';
@@ -403,10 +433,15 @@ export class UdpLayer {
     return this.deliver(1, dst, src, segment, multicast, ifindex);
   }
 
-  /** What parseUdp checks (wire/udp.ts), without building the Repr: a drop reason or null. */
-  private check(segment: Uint8Array, pseudoSum: number, v6: boolean): string | null {
+  /**
+   * What parseUdp checks (wire/udp.ts), without building the Repr: a drop reason or null.
+   * `csumValid`: the link vouches for the checksum (a virtio-net header's DATA_VALID or
+   * NEEDS_CSUM, RxInfo.csumValid), so it is not verified.
+   */
+  private check(segment: Uint8Array, pseudoSum: number, v6: boolean, csumValid: boolean): string | null {
     const err = UdpPacket.check(segment);
     if (err) return err;
+    if (csumValid) return null;
     if (read16(segment, 6) === 0) return v6 ? UdpDrop.zeroChecksumV6 : null;
     return finish(sumBytes(segment, 0, read16(segment, 4), pseudoSum)) === 0 ? null : UdpDrop.badChecksum;
   }

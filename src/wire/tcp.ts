@@ -426,9 +426,10 @@ export function tcpHeaderLength(repr: { options: TcpOptions }): number {
  * must use too. The payload is already in place after the header, or is copied there from
  * `repr.payload` when that is not the same view. Options use the Linux layout:
  *   MSS | SACK-Permitted+TS or NOP NOP TS or NOP NOP SACK-Permitted | NOP WS | NOP NOP SACK.
- * Returns the header length.
+ * Returns the header length. `fillChecksum` false leaves the checksum field 0 (a caller with
+ * checksum offload writes the pseudo-header sum there for the device to complete).
  */
-export function emitTcp(repr: TcpRepr, buf: Uint8Array, pseudoSum: number): number {
+export function emitTcp(repr: TcpRepr, buf: Uint8Array, pseudoSum: number, fillChecksum = true): number {
   const o = repr.options;
   const hlen = tcpHeaderLength(repr);
   write16(buf, 0, repr.srcPort);
@@ -492,6 +493,6 @@ export function emitTcp(repr: TcpRepr, buf: Uint8Array, pseudoSum: number): numb
   if (payload.length > 0 && !(payload.buffer === buf.buffer && payload.byteOffset === buf.byteOffset + hlen)) {
     buf.set(payload, hlen);
   }
-  write16(buf, 16, finish(sumBytes(buf, 0, buf.length, pseudoSum)));
+  if (fillChecksum) write16(buf, 16, finish(sumBytes(buf, 0, buf.length, pseudoSum)));
   return hlen;
 }

@@ -438,10 +438,10 @@ describe('TUN/TAP devices', deviceTestOptions(), () => {
           "const s=require('dgram').createSocket('udp4');s.send(Buffer.from('hello'),9999,'10.0.4.2',()=>s.close())",
         ]);
       const all = { csum: true, tso4: true, tso6: true, tsoEcn: true, uso4: true, uso6: true };
-      const link = openTun({ name: 'vtun0', persist: true, vnetHdr: true, offloads: all, netns: ns.name });
+      const link = openTun({ name: 'vtun0', persist: true, vnetHdr: true, keepVnetHdr: true, offloads: all, netns: ns.name });
       try {
         assert.equal(link.vnetHdrSize, 10);
-        assert.equal(link.offloads, 0x6f);
+        assert.equal(link.offloadFlags, 0x6f);
         assert.match(ns.exec('ip', ['-d', 'link', 'show', 'vtun0']), /vnet_hdr on/);
         setUpKernelSide(ns, 'vtun0', '10.0.4.1/24');
         const rx = new Collect();
@@ -513,7 +513,7 @@ describe('TUN/TAP devices', deviceTestOptions(), () => {
 
   test('vnetHdrSize 12: reads start with a 12-byte header', async () => {
     await withNs(async (ns) => {
-      const link = openTun({ name: 'vtun1', vnetHdr: true, vnetHdrSize: 12, netns: ns.name });
+      const link = openTun({ name: 'vtun1', vnetHdr: true, vnetHdrSize: 12, keepVnetHdr: true, netns: ns.name });
       try {
         setUpKernelSide(ns, 'vtun1', '10.0.5.1/24');
         const rx = new Collect();

@@ -14,6 +14,7 @@
  *   shut down the sending side.
  */
 import type { Timer } from '../../core/timers.js';
+import type { LinkOffloads } from '../../link/link.js';
 import { formatIpv4, formatIpv6 } from '../../wire/address.js';
 import { SocketError } from '../errors.js';
 import type { IpAddr } from '../ports.js';
@@ -182,6 +183,8 @@ export class TcpConnection {
   routeMss: number;
   /** Payload bytes in a full-sized segment: min(peerMss, routeMss) minus the fixed options. */
   mss: number;
+  /** Transmit offloads of the route's link (checksum, TSO), refreshed by each output() call. */
+  txOffloads: LinkOffloads | undefined = undefined;
 
   // ---- congestion / loss recovery ----
   readonly rtt: RttEstimator;

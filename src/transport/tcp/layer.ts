@@ -14,6 +14,7 @@ import type { Counter, Counters } from '../../core/counters.js';
 import type { SipKey } from '../../core/siphash.js';
 import type { TimerQueue } from '../../core/timers.js';
 import type { ProtocolHandler4, ProtocolHandler6, RxInfo } from '../../ip/context.js';
+import { TX_HEADROOM, type LinkOffloads, type TxOffload } from '../../link/link.js';
 import { PmtuCache } from '../../ip/pmtu.js';
 import { formatIpv4, formatIpv6, isIpv4Multicast, isIpv6Multicast, parseIpv4, parseIpv6, splitZone } from '../../wire/address.js';
 import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../../wire/checksum.js';
@@ -49,6 +50,17 @@ export interface TransportNetwork {
   /** The MTU of the route to `dst` (link MTU, or a smaller route/PMTU value). */
   mtu4(dst: number): number;
   mtu6(dst: Uint8Array, scope?: number): number;
+  /**
+   * In-place sends (optional; send4/send6 otherwise): the segment is `buf[off, off + len)` and
+   * the IP header goes into the room before it (`off` ≥ TX_HEADROOM), so the segment is not
+   * copied on its way to the link. `offload`: a partial checksum / TSO super-segment for the
+   * link's device to finish (only when offloads4/6 said the route's link can).
+   */
+  sendSegment4?(src: number, dst: number, buf: Uint8Array, off: number, len: number, offload: TxOffload | undefined): string | null;
+  sendSegment6?(src: Uint8Array, dst: Uint8Array, buf: Uint8Array, off: number, len: number, offload: TxOffload | undefined, scope: number | undefined): string | null;
+  /** Transmit offloads of the link towards `dst` (optional; undefined: none, e.g. a local address). */
+  offloads4?(dst: number): LinkOffloads | undefined;
+  offloads6?(dst: Uint8Array, scope?: number): LinkOffloads | undefined;
 }
 
 export interface TcpLimits {
@@ -262,8 +274,13 @@ export class TcpLayer {
   readonly input4: ProtocolHandler4;
   readonly input6: ProtocolHandler6;
 
-  /** @internal reusable output buffer and repr (the network's send copies). */
-  readonly txBuf = new Uint8Array(65536 + 64);
+  /**
+   * @internal reusable output buffer: segments are built at TX_HEADROOM, leaving room for the
+   * IP header in front (the network's send copies, or writes the header there and the link copies).
+   */
+  readonly txBuf = new Uint8Array(TX_HEADROOM + 65536 + 64);
+  /** @internal the offload request of the segment being sent (reused; see output.ts). */
+  readonly txOffload: TxOffload = { gsoType: 0, gsoSize: 0, l4Offset: 0, l4HeaderLength: 0, csumOffset: 16 };
   readonly txRepr: TcpRepr = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: {}, payload: new Uint8Array(0) };
   readonly txSack: Array<[number, number]> = [];
   private readonly rawRepr: TcpRepr = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: {}, payload: new Uint8Array(0) };
@@ -629,7 +646,9 @@ export class TcpLayer {
     }
     const pseudo = family === 4 ? pseudoHeaderSumV4(src as number, dst as number, 6, buf.length) : pseudoHeaderSumV6(src as Uint8Array, dst as Uint8Array, 6, buf.length);
     const p = new TcpPacket(buf);
-    if (!p.verifyChecksum(pseudo)) {
+    // A link with offloads may vouch for the checksum (RxFlags.CSUM_VALID): then the field may
+    // hold only the pseudo-header part, which the local kernel leaves for the device.
+    if (rx.csumValid !== true && !p.verifyChecksum(pseudo)) {
       C.drop('tcp.bad_checksum');
       return;
     }
@@ -1052,12 +1071,28 @@ export class TcpLayer {
 
   // ---- sending ---------------------------------------------------------------------------------
 
-  /** @internal */
-  sendSegment(family: 4 | 6, src: IpAddr, dst: IpAddr, seg: Uint8Array, scope: number | undefined): string | null {
+  /**
+   * @internal Sends the segment `buf[off, off + len)` (DF: TCP does its own PMTU discovery,
+   * RFC 1191 / RFC 8201), in place when the network can and `off` leaves room for the IP header.
+   */
+  sendSegment(family: 4 | 6, src: IpAddr, dst: IpAddr, buf: Uint8Array, off: number, len: number, scope: number | undefined, offload?: TxOffload): string | null {
     this.counters.inc('tcp.tx');
-    return family === 4
-      ? this.network.send4(src as number, dst as number, 6, seg, { df: true })
-      : this.network.send6(src as Uint8Array, dst as Uint8Array, 6, seg, { dontFrag: true }, scope);
+    const net = this.network;
+    if (off >= TX_HEADROOM) {
+      if (family === 4) {
+        if (net.sendSegment4) return net.sendSegment4(src as number, dst as number, buf, off, len, offload);
+      } else if (net.sendSegment6) {
+        return net.sendSegment6(src as Uint8Array, dst as Uint8Array, buf, off, len, offload, scope);
+      }
+    }
+    const seg = buf.subarray(off, off + len);
+    return family === 4 ? net.send4(src as number, dst as number, 6, seg, DF4) : net.send6(src as Uint8Array, dst as Uint8Array, 6, seg, DF6, scope);
+  }
+
+  /** @internal The transmit offloads of the link towards `c`'s peer (undefined: none). */
+  linkOffloads(c: TcpConnection): LinkOffloads | undefined {
+    const net = this.network;
+    return c.family === 4 ? net.offloads4?.(c.remoteAddr as number) : net.offloads6?.(c.remoteAddr as Uint8Array, c.scope);
   }
 
   /**
@@ -1083,17 +1118,20 @@ export class TcpLayer {
     r.window = window;
     r.urgent = 0;
     const hlen = tcpHeaderLength(r);
-    const buf = this.txBuf.subarray(0, hlen);
+    const buf = this.txBuf.subarray(TX_HEADROOM, TX_HEADROOM + hlen);
     r.payload = buf.subarray(hlen);
     const pseudo = family === 4 ? pseudoHeaderSumV4(src as number, dst as number, 6, hlen) : pseudoHeaderSumV6(src as Uint8Array, dst as Uint8Array, 6, hlen);
     emitTcp(r, buf, pseudo);
-    this.sendSegment(family, src, dst, buf, scope);
+    this.sendSegment(family, src, dst, this.txBuf, TX_HEADROOM, hlen, scope);
   }
 
   private tsOffset(local: IpAddr, lport: number, remote: IpAddr, rport: number): number {
     return hashFlow(this.tsKey, local, lport, remote, rport).lo;
   }
 }
+
+const DF4 = Object.freeze({ df: true });
+const DF6 = Object.freeze({ dontFrag: true });
 
 function addrKey(a: IpAddr): string {
   if (typeof a === 'number') return String(a);

@@ -13,9 +13,20 @@
  *   the persist timer doubles as the override timer.
  * - RFC 5681 §4.1 idle restart before sending after an idle period > RTO.
  * - RFC 6298 §5.1: the retransmission timer is started when data is sent and it is not running.
+ *
+ * Segments are built once, at TX_HEADROOM in the layer's transmit buffer (header, then the
+ * payload copied from the send buffer); the IP layer writes its header in front and the link
+ * copies the packet. When the route's link has transmit offloads (a TUN device with
+ * IFF_VNET_HDR) the checksum is left to the device (the field carries the pseudo-header sum),
+ * and new data goes out as TSO super-segments of up to 64 KiB, which the device cuts into
+ * MSS-sized segments: the windows, Nagle and SWS rules still count in MSS, each super-segment
+ * is a whole number of MSS unless it ends the queued data, and RACK keeps one transmit record
+ * per MSS-sized piece, exactly as if the pieces had been sent one by one.
+ * Retransmissions stay at most one MSS.
  */
-import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../../wire/checksum.js';
-import { TcpFlags, emitTcp, tcpHeaderLength } from '../../wire/tcp.js';
+import { fold, pseudoHeaderSumV4, pseudoHeaderSumV6 } from '../../wire/checksum.js';
+import { TCP_HEADER_LEN, TcpFlags, emitTcp, tcpHeaderLength } from '../../wire/tcp.js';
+import { GsoType, TX_HEADROOM } from '../../link/link.js';
 import { St, type TcpConnection } from './connection.js';
 import type { TxRecord } from './tx-queue.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub, type Seq } from './seq.js';
@@ -64,12 +75,6 @@ export function transmit(c: TcpConnection, seq: Seq, len: number, flags: number)
     arr.length = 0;
     for (const b of blocks) arr.push([b.start, b.end]);
     o.sack = arr;
-    // SACK blocks take room from the payload (RFC 9293 §3.7.1: options reduce the data).
-    const room = c.mss + c.optLen - (c.optLen + 4 + 8 * arr.length);
-    if (len > room) {
-      len = Math.max(0, room);
-      flags &= ~(FIN | PSH);
-    }
   }
   const isAck = c.state !== St.SYN_SENT || (flags & ACK) !== 0;
   if (isAck) flags |= ACK;
@@ -97,8 +102,32 @@ export function transmit(c: TcpConnection, seq: Seq, len: number, flags: number)
   }
   repr.window = win;
   const hlen = tcpHeaderLength(repr);
+  const lo = c.txOffloads;
+  let gsoSize = 0;
+  if (len > 0) {
+    // Payload one wire segment carries with these options: SACK blocks take room from the data
+    // (RFC 9293 §3.7.1: options reduce the data a segment may carry).
+    const room = Math.max(1, c.mss + c.optLen + TCP_HEADER_LEN - hlen);
+    if (len > room) {
+      const tso = lo !== undefined && lo.txCsum && (c.family === 4 ? lo.tso4 : lo.tso6);
+      if (tso) {
+        // A super-segment: at most maxGsoBytes of IP packet, whole segments unless it ends here.
+        const max = lo.maxGsoBytes - (c.family === 4 ? 20 : 40) - hlen;
+        if (len > max) {
+          len = Math.max(room, max - (max % room));
+          flags &= ~(FIN | PSH);
+        }
+        if (len > room) gsoSize = room;
+      } else {
+        len = room;
+        flags &= ~(FIN | PSH);
+      }
+    }
+  }
+  // Set here: trimming the payload above may have taken FIN and PSH off.
+  repr.flags = flags;
   const total = hlen + len;
-  const buf = L.txBuf.subarray(0, total);
+  const buf = L.txBuf.subarray(TX_HEADROOM, TX_HEADROOM + total);
   if (len > 0) {
     const off = seqSub(seq, c.bufSeq);
     const [a, b] = c.sendBuf.peekParts(off, len);
@@ -115,8 +144,22 @@ export function transmit(c: TcpConnection, seq: Seq, len: number, flags: number)
     c.family === 4
       ? pseudoHeaderSumV4(c.localAddr as number, c.remoteAddr as number, 6, total)
       : pseudoHeaderSumV6(c.localAddr as Uint8Array, c.remoteAddr as Uint8Array, 6, total);
-  emitTcp(repr, buf, pseudo);
-  const err = L.sendSegment(c.family, c.localAddr, c.remoteAddr, buf, c.scope);
+  // With checksum offload the device completes the sum from the pseudo-header part.
+  const csumOff = lo !== undefined && lo.txCsum;
+  emitTcp(repr, buf, pseudo, !csumOff);
+  let offload;
+  if (csumOff) {
+    const p = fold(pseudo);
+    buf[16] = p >>> 8;
+    buf[17] = p & 0xff;
+    offload = L.txOffload;
+    offload.gsoType = gsoSize === 0 ? GsoType.NONE : c.family === 4 ? GsoType.TCPV4 : GsoType.TCPV6;
+    offload.gsoSize = gsoSize;
+    offload.l4HeaderLength = hlen;
+    offload.csumOffset = 16;
+    if (gsoSize !== 0) L.counters.inc('tcp.tx_tso');
+  }
+  const err = L.sendSegment(c.family, c.localAddr, c.remoteAddr, L.txBuf, TX_HEADROOM, total, c.scope, offload);
   if (err) c.softError = err;
   c.segmentsSent++;
   if (isAck) {
@@ -359,6 +402,18 @@ export function pipe(c: TcpConnection): number {
   return seqSub(c.sndNxt, c.sndUna);
 }
 
+/**
+ * The most new data one segment may carry: the MSS, or with TSO on the route's link as many
+ * whole MSS as fit a super-packet of maxGsoBytes (transmit() trims for the exact header).
+ */
+function tsoLimit(c: TcpConnection): number {
+  const lo = c.txOffloads;
+  const mss = c.mss;
+  if (lo === undefined || !lo.txCsum || !(c.family === 4 ? lo.tso4 : lo.tso6)) return mss;
+  const room = lo.maxGsoBytes - (c.family === 4 ? 20 : 40) - TCP_HEADER_LEN - c.optLen;
+  return Math.max(mss, room - (room % mss));
+}
+
 /** Unsent data (or an unsent FIN) exists. */
 function hasUnsent(c: TcpConnection): boolean {
   return seqLt(c.sndNxt, c.dataEnd) || (c.finQueued && !c.finSent);
@@ -378,9 +433,13 @@ function sendNew(c: TcpConnection, pipeNow: number, force: boolean): boolean {
   const cwndRoom = Math.floor(c.cc.cwnd - pipeNow);
   const outstanding = c.outstanding;
   if (cwndRoom <= 0 && outstanding) return false;
-  let len = Math.min(avail, c.mss, Math.max(0, wndRoom));
+  const mss = c.mss;
+  let len = Math.min(avail, tsoLimit(c), Math.max(0, wndRoom));
   if (outstanding) len = Math.min(len, Math.max(0, cwndRoom));
   if (avail > 0 && len <= 0) return false;
+  // A super-segment (TSO) carries whole MSS-sized segments unless it ends the queued data:
+  // the windows would otherwise cut a runt segment in the middle of the stream.
+  if (len > mss && len < avail) len -= len % mss;
   if (!force && len < avail && len < c.mss) {
     // Limited by the windows: RFC 9293 §3.8.6.2.1 (3): only if at least half the largest
     // window the peer ever offered can go (else wait for the window or the override timer).
@@ -410,7 +469,19 @@ function sendNew(c: TcpConnection, pipeNow: number, force: boolean): boolean {
     c.rttSeq = c.sndNxt;
     c.rttTime = c.now;
   }
-  if (c.rack) c.rq.push(seq, c.sndNxt, c.now);
+  if (c.rack) {
+    // One record per segment the device cuts (what the receiver sees: gso_size, the MSS less
+    // any SACK blocks), so that SACK and RACK work on the same units with and without TSO.
+    const o = c.layer.txOffload;
+    const piece = c.txOffloads?.txCsum === true && o.gsoType !== GsoType.NONE ? o.gsoSize : mss;
+    const end = c.sndNxt;
+    let s = seq;
+    do {
+      const e = seqSub(end, s) > piece ? seqAdd(s, piece) : end;
+      c.rq.push(s, e, c.now);
+      s = e;
+    } while (s !== end);
+  }
   // RFC 8985 §7.2: (re)start the PTO after sending new data; RFC 6298 §5.1 otherwise.
   rearmTimer(c, c.ptoArmed);
   return true;
@@ -426,6 +497,7 @@ export function output(c: TcpConnection, force = false): void {
   // A route MTU below what we use (e.g. a route change): adopt it and resend (PMTU, RFC 1191).
   const rm = L.routeMss(c);
   if (rm < c.routeMss && c.lowerRouteMss(rm)) startGoBack(c);
+  c.txOffloads = L.linkOffloads(c);
   const now = c.now;
   // RFC 5681 §4.1: restart window after an idle period longer than RTO.
   if (!c.outstanding && c.lastSendTime > 0 && now - c.lastSendTime > c.rtt.rto && hasUnsent(c) && !goBackActive(c)) {
