@@ -563,7 +563,7 @@ export class TcpLayer {
       return;
     }
     // A new half-open connection: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
-    const c = new TcpConnection(this, family, dst, dport, src, sport, scope, l.sockOpts, true);
+    const c = new TcpConnection(this, family, ownAddr(dst), dport, ownAddr(src), sport, scope, l.sockOpts, true);
     c.listener = l;
     c.initSend(this.isn.isn(now, dst, dport, src, sport));
     c.tsOffset = this.tsOffset(dst, dport, src, sport);
@@ -633,7 +633,7 @@ export class TcpLayer {
     }
     this.counters.inc('tcp.syncookies_ok');
     const o = s.opts;
-    const c = new TcpConnection(this, family, dst, dport, src, sport, scope, l.sockOpts, true);
+    const c = new TcpConnection(this, family, ownAddr(dst), dport, ownAddr(src), sport, scope, l.sockOpts, true);
     c.listener = l;
     c.initSend((s.ack - 1) >>> 0);
     c.sndNxt = s.ack;
@@ -892,6 +892,15 @@ function addrKey(a: IpAddr): string {
   let s = '';
   for (let i = 0; i < 16; i++) s += (a[i]! < 16 ? '0' : '') + a[i]!.toString(16);
   return s;
+}
+
+/**
+ * An address the connection can keep: IPv6 addresses arrive as views into the receive buffer,
+ * which the driver reuses for later frames (found by the soak: IPv6 connections sent to bytes of
+ * a later IPv4 header, drop.ipv6.no_route).
+ */
+function ownAddr(a: IpAddr): IpAddr {
+  return typeof a === 'number' ? a : a.slice();
 }
 
 function connKey(family: 4 | 6, local: IpAddr, lport: number, remote: IpAddr, rport: number): string {
