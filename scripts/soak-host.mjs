@@ -13,8 +13,10 @@
  *   table (every state but LISTEN, TIME-WAIT included: TcpLayer.connectionCount) and a tally by
  *   RFC 9293 state. Once a second it tallies the states and keeps the peaks (the tally walks the
  *   table, cheap at this rate even with 262,144 entries).
- * - On SIGUSR2 it reads OUT_DIR/request (a JSON {"seq":N,"label":...}), runs a full garbage
- *   collection (twice: finalizers run by the first free more on the second), and writes
+ * - On SIGUSR2 it reads OUT_DIR/request (a JSON {"seq":N,"label":...,"gc":true|false}), with
+ *   "gc" runs a full garbage collection (twice: finalizers run by the first free more on the
+ *   second; with tens of thousands of connections on a loaded machine this stalls the host for
+ *   seconds, so the soak asks for it only at its named sample points), and writes
  *   OUT_DIR/sample.json (atomically, by rename) with process.memoryUsage(), the table counts,
  *   the peaks since the previous sample and overall, and the stack's counters.
  *
@@ -71,15 +73,17 @@ function track() {
 setInterval(track, 1000).unref();
 
 process.on('SIGUSR2', () => {
-  let req = { seq: -1, label: '' };
+  let req = { seq: -1, label: '', gc: true };
   try {
     req = JSON.parse(readFileSync(join(outDir, 'request'), 'utf8'));
   } catch {
     /* answer anyway, with seq -1 */
   }
   const t0 = performance.now();
-  globalThis.gc();
-  globalThis.gc();
+  if (req.gc !== false) {
+    globalThis.gc();
+    globalThis.gc();
+  }
   const gcMs = performance.now() - t0;
   const t = track();
   const stack = stacks[0];
@@ -87,6 +91,7 @@ process.on('SIGUSR2', () => {
     seq: req.seq,
     label: req.label,
     time: Date.now(),
+    gc: req.gc !== false,
     gcMs: Math.round(gcMs * 10) / 10,
     memory: process.memoryUsage(),
     connections: t.total,

@@ -74,6 +74,8 @@ static int make_target(struct target *t, const char *addr, int port) {
 }
 
 static char errbuf[512];
+/* The local port of the last connection opened (reported for slow connections). */
+static int last_port;
 
 static void seterr(const char *fmt, ...) {
   va_list ap;
@@ -97,6 +99,10 @@ static int open_conn(const struct target *t, int timeout_s) {
     close(fd);
     return -1;
   }
+  struct sockaddr_storage me;
+  socklen_t melen = sizeof me;
+  if (getsockname(fd, (struct sockaddr *)&me, &melen) == 0)
+    last_port = ntohs(me.ss_family == AF_INET ? ((struct sockaddr_in *)&me)->sin_port : ((struct sockaddr_in6 *)&me)->sin6_port);
   return fd;
 }
 
@@ -317,6 +323,8 @@ static int cmd_seq(const char *a4, const char *a6, uint64_t count, const char *p
       }
       continue;
     }
+    if (us >= 1000000 && slow < 20)
+      fprintf(stderr, "slow: connection %llu (%c) from port %d took %.3f s\n", (unsigned long long)i, kind, last_port, t1 - t0);
     done++;
     per_kind[k]++;
     hist[hindex(us)]++;
