@@ -522,6 +522,31 @@ async function phase2(durationMs, stats, { maxBytes, streams, seed, countProgres
 
 // ---- report ------------------------------------------------------------------------------------
 
+/** Phase 2 samples before this (TIME-WAIT of phase 1 draining, buffers growing) are left out of the trend. */
+const TREND_SKIP_S = 300;
+
+/** Least-squares slopes (MiB per hour) of RSS and heap used over phase 2's periodic samples. */
+function phase2Trend(all) {
+  const p2 = all.filter((x) => x.phase === 'phase 2' && x.label === 'periodic');
+  if (p2.length === 0) return undefined;
+  const from = p2[0].t_s + TREND_SKIP_S;
+  const xs = p2.filter((x) => x.t_s >= from);
+  if (xs.length < 10) return undefined;
+  const slope = (key) => {
+    const n = xs.length;
+    const mt = xs.reduce((a, x) => a + x.t_s, 0) / n;
+    const mv = xs.reduce((a, x) => a + x[key], 0) / n;
+    let num = 0;
+    let den = 0;
+    for (const x of xs) {
+      num += (x.t_s - mt) * (x[key] - mv);
+      den += (x.t_s - mt) ** 2;
+    }
+    return den > 0 ? (num / den) * 3600 : 0;
+  };
+  return { n: xs.length, rss: slope('rss_mib'), heap: slope('heap_used_mib') };
+}
+
 function fmtMiB(x) {
   return x.toFixed(1);
 }
@@ -621,6 +646,7 @@ async function main() {
   const p1Samples = samples.filter((x) => x.phase === 'phase 1' || x.label === 'after phase 1');
   const peakKernelTw = Math.max(...p1Samples.map((x) => x.kernel_time_wait), 0);
   const peakHeap = Math.max(...samples.map((x) => x.heap_used_mib));
+  const trend = phase2Trend(samples);
   const pointRows = [
     ['boot (before warm-up)', points.boot],
     ['start (after warm-up)', points.start],
@@ -657,8 +683,9 @@ async function main() {
     table(['sample', 't (s)', 'heap used (MiB)', 'heap total (MiB)', 'RSS (MiB)', 'external (MiB)', 'stack conns', 'stack TIME-WAIT', 'kernel TCP sockets', 'kernel TIME-WAIT'], pointRows),
     '',
     `Heap used after GC and RSS from start to after idle: ${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(1)} MiB (tolerance ${opts.heapTolMiB}), ` +
-      `${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MiB (tolerance ${opts.rssTolMiB}). Peaks over the run: heap used ${peakHeap.toFixed(1)} MiB (at samples), ` +
-      `RSS ${hwm.toFixed(1)} MiB (VmHWM), stack connections ${peakConns}, stack TIME-WAIT ${peakTw}, kernel TIME-WAIT ${peakKernelTw} (at samples, max ${twBuckets}).`,
+      `${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MiB (tolerance ${opts.rssTolMiB}). Peaks over the run: heap used ${peakHeap.toFixed(1)} MiB (at samples; the periodic ones without a forced GC), ` +
+      `RSS ${hwm.toFixed(1)} MiB (VmHWM), stack connections ${peakConns}, stack TIME-WAIT ${peakTw}, kernel TIME-WAIT ${peakKernelTw} (at samples, max ${twBuckets}).` +
+      (trend ? ` Trend over phase 2 after its first ${TREND_SKIP_S / 60} minutes (least squares, ${trend.n} samples): RSS ${trend.rss.toFixed(1)} MiB/h, heap used ${trend.heap.toFixed(1)} MiB/h.` : ''),
     '',
     `Phase 1: ${p1.done} of ${opts.connections} sequential connections (plan ${PLAN}: echo4 ${p1.echo4}, http4 ${p1.http4}, echo6 ${p1.echo6}, http6 ${p1.http6}) ` +
       `in ${p1.elapsed_s.toFixed(1)} s = ${p1.rate.toFixed(0)} connections/s; ${p1.errors} errors; ` +
@@ -682,7 +709,7 @@ async function main() {
   appendFileSync(join(out, 'soak.log'), report);
   writeFileSync(
     join(out, 'summary.json'),
-    JSON.stringify({ opts, points, phase1: p1, warmUp: warm, bulk, peaks: { peakTw, peakConns, peakKernelTw, peakHeap, vmHwmMiB: hwm }, heapGrowth, rssGrowth, failures, shortened, counters, diagnostics: diag }, null, 2),
+    JSON.stringify({ opts, points, phase1: p1, warmUp: warm, bulk, peaks: { peakTw, peakConns, peakKernelTw, peakHeap, vmHwmMiB: hwm }, trend, heapGrowth, rssGrowth, failures, shortened, counters, diagnostics: diag }, null, 2),
   );
   log(`samples: ${join(out, 'samples.csv')}, ${join(out, 'samples.jsonl')}; summary: ${join(out, 'summary.json')}; host stderr: ${join(out, 'host-stderr.log')}`);
   clearTimeout(overall);
