@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Soak test of `netstack host` (outside `npm test`; run `npm run build` first; needs root and a
- * C compiler). Everything happens inside a network namespace this script creates and deletes:
+ * Soak test of `netstack host` (outside `npm test`; run `npm run build` first; needs root, a C
+ * compiler and curl; gdb is optional). Everything happens inside a network namespace this script creates and deletes:
  * the kernel side (10.0.0.1, fd00::1) talks to the stack (10.0.0.2, fd00::2) over the TUN
  * device `netstack host --netns` creates there, and nothing else.
  *
