@@ -11,12 +11,13 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Netns, deviceTestOptions, requireDevice, waitForLine, waitExit } from '../helpers/netns.js';
-import { cli, startHost, stopAllHosts, ping, UDP_ECHO_PY } from '../helpers/host.js';
+import { RECV_PY, SEND_PY, killRunningClis, pyServer, runCli } from '../helpers/transfer.js';
+import { Netns, deviceTestOptions, requireDevice, waitExit } from '../helpers/netns.js';
+import { startHost, stopAllHosts, ping, UDP_ECHO_PY } from '../helpers/host.js';
 import { chargenSha256 } from '../../src/cli/services.js';
 import { openTun } from '../../src/node/tun.js';
 import { finish, pseudoHeaderSumV4, sumBytes } from '../../src/wire/checksum.js';
@@ -25,84 +26,6 @@ import { read16, read32 } from '../../src/wire/bytes.js';
 const MiB = 1024 * 1024;
 const DEV = 'tofl0';
 
-/** Kernel-side sender: one connection, N bytes of a seeded pattern, then "sent N SHA256". */
-const SEND_PY = `
-import hashlib, socket, sys
-port, n, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-blocks = [hashlib.sha256(b'%d/%d' % (seed, i)).digest() * 8192 for i in range(7)]
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(('::', port)); s.listen(1)
-print('listening', flush=True)
-c, _ = s.accept()
-h = hashlib.sha256(); sent = 0; i = 0
-while sent < n:
-    b = blocks[i % 7]; i += 1
-    if n - sent < len(b): b = b[:n - sent]
-    c.sendall(b); h.update(b); sent += len(b)
-c.shutdown(socket.SHUT_WR)
-c.settimeout(60)
-try:
-    while c.recv(65536): pass
-except Exception: pass
-c.close()
-print('sent %d %s' % (sent, h.hexdigest()), flush=True)
-`;
-
-/** Kernel-side receiver: one connection, read to EOF, then "received N SHA256". */
-const RECV_PY = `
-import hashlib, socket, sys
-port = int(sys.argv[1])
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(('::', port)); s.listen(1)
-print('listening', flush=True)
-c, _ = s.accept()
-h = hashlib.sha256(); got = 0
-buf = bytearray(1 << 20)
-while True:
-    k = c.recv_into(buf)
-    if k == 0: break
-    h.update(memoryview(buf)[:k]); got += k
-c.close()
-print('received %d %s' % (got, h.hexdigest()), flush=True)
-`;
-
-const running = new Set<ChildProcess>();
-
-function runCli(args: string[], limitMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => {
-      stderr += `\n[test] killed after ${limitMs} ms`;
-      child.kill('SIGKILL');
-    }, limitMs);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      running.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Starts a python3 server in `ns`; resolves once it listens, with its output at exit (`result`). */
-async function pyServer(ns: Netns, script: string, args: string[]): Promise<{ result: Promise<string> }> {
-  const child = ns.spawn('python3', ['-c', script, ...args]);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  await waitForLine(child, 'listening', 10_000);
-  // Wrapped: an async function returning a bare promise would wait for it.
-  return { result: new Promise<string>((resolve) => child.on('exit', (code) => resolve(code === 0 ? out : `${out}\n(exit ${code}) ${err}`))) };
-}
 
 /** tcpdump on the device, headers only, from before the stack attaches until stop(). */
 async function capture(ns: Netns, file: string): Promise<{ stop(): Promise<void> }> {
@@ -153,10 +76,7 @@ describe('--offload: virtio-net header, checksum and TSO offloads', { ...deviceT
 
   after(async () => {
     await stopAllHosts();
-    for (const c of running) {
-      c.kill('SIGKILL');
-      await waitExit(c, 5000);
-    }
+    await killRunningClis();
     await ns?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
