@@ -13,100 +13,20 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Netns, deviceTestOptions, requireDevice, waitForLine, waitExit } from '../helpers/netns.js';
+import { Netns, requireDevice } from '../helpers/netns.js';
+import { startHost, stopAllHosts, type Host } from '../helpers/host.js';
+import { JsonLines, counters, delta, findScapyPython, scapySuiteOptions } from '../helpers/hostile.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const script = `${root}test/device/crafted/crafted.py`;
 
-/**
- * A python3 that can import scapy. Debian's python3-scapy lives in /usr/lib/python3/dist-packages,
- * which a pyenv or venv `python3` earlier in PATH does not see, so /usr/bin/python3 comes first.
- */
-function findScapyPython(): string | null {
-  const candidates = [process.env.SCAPY_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
-  for (const py of candidates) {
-    const r = spawnSync(py, ['-c', 'import scapy.all'], { stdio: 'ignore', timeout: 60_000 });
-    if (r.status === 0) return py;
-  }
-  return null;
-}
-
 const python = findScapyPython();
-
-function suiteOptions(): { skip?: string; timeout: number } {
-  const base = { ...deviceTestOptions(), timeout: 240_000 };
-  if (base.skip !== undefined || python !== null || process.env.CI === 'true') return base;
-  return { ...base, skip: 'crafted-packet tests skipped: no python3 can import scapy (apt-get install python3-scapy)' };
-}
-
-interface Host {
-  child: ChildProcess;
-  stderr(): string;
-  stop(): Promise<void>;
-}
-
-const started: Host[] = [];
-
-async function startHost(args: string[]): Promise<Host> {
-  const child = spawn(process.execPath, [cli, 'host', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  try {
-    await waitForLine(child, 'ready', 20_000);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const host: Host = {
-    child,
-    stderr: () => err,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await waitExit(child, 10_000);
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await waitExit(child, 5000);
-        }
-      }
-    },
-  };
-  started.push(host);
-  return host;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The `stack` counters, from a SIGUSR1 table. */
-async function counters(host: Host): Promise<Map<string, number>> {
-  const mark = host.stderr().length;
-  host.child.kill('SIGUSR1');
-  const done = /netstack counters[^\n]*\n[\s\S]*?\n\s+txErrors\s+\d+\n/;
-  const deadline = Date.now() + 5000;
-  while (!done.test(host.stderr().slice(mark))) {
-    if (Date.now() > deadline) throw new Error(`no counter table after SIGUSR1: ${host.stderr().slice(mark)}`);
-    await sleep(20);
-  }
-  const table = host.stderr().slice(mark).match(done)![0];
-  const out = new Map<string, number>();
-  let inStack = false;
-  for (const line of table.split('\n')) {
-    if (/^\S/.test(line)) {
-      inStack = line === 'stack';
-      continue;
-    }
-    const m = /^\s+(\S+)\s+(\d+)$/.exec(line);
-    if (inStack && m) out.set(m[1], Number(m[2]));
-  }
-  return out;
-}
-
-function delta(a: Map<string, number>, b: Map<string, number>, name: string): number {
-  return (b.get(name) ?? 0) - (a.get(name) ?? 0);
+function suiteOptions(): { skip?: string; timeout: number } {
+  return scapySuiteOptions(python, 240_000);
 }
 
 /** What crafted.py reports of a packet the stack sent. */
@@ -127,57 +47,7 @@ interface Reply {
 }
 
 /** The crafted.py server: one command per line, one JSON answer per line. */
-class Crafter {
-  private buf = '';
-  private waiting: ((line: string) => void)[] = [];
-  private lines: string[] = [];
-  private err = '';
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout!.on('data', (d: Buffer) => {
-      this.buf += d.toString();
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 1);
-        const w = this.waiting.shift();
-        if (w) w(line);
-        else this.lines.push(line);
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
-  }
-
-  next(ms: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const parse = (line: string): void => {
-        const o = JSON.parse(line) as Record<string, unknown>;
-        if (typeof o.error === 'string') reject(new Error(`crafted.py: ${o.error}`));
-        else resolve(o);
-      };
-      const l = this.lines.shift();
-      if (l !== undefined) return parse(l);
-      const t = setTimeout(() => {
-        this.waiting = this.waiting.filter((w) => w !== f);
-        reject(new Error(`crafted.py did not answer within ${ms} ms; stderr: ${this.err}`));
-      }, ms);
-      const f = (line: string): void => {
-        clearTimeout(t);
-        try {
-          parse(line);
-        } catch (e) {
-          reject(e);
-        }
-      };
-      this.waiting.push(f);
-    });
-  }
-
-  async request(cmd: string, ms = 15_000): Promise<Record<string, unknown>> {
-    this.child.stdin!.write(cmd + '\n');
-    return this.next(ms);
-  }
-
+class Crafter extends JsonLines {
   /** Sends case `name`; the stack's replies within `waitS` seconds that belong to it. */
   async send(name: string, waitS = 0.3): Promise<Reply[]> {
     const r = await this.request(`case ${name} ${waitS}`);
@@ -426,7 +296,7 @@ describe('crafted packets over TUN', suiteOptions(), () => {
 
   after(async () => {
     crafter?.child.stdin?.end('quit\n');
-    for (const h of started) await h.stop();
+    await stopAllHosts();
     await ns?.destroy();
   });
 
@@ -492,7 +362,7 @@ describe('crafted packets over TAP: link-level broadcast and multicast', suiteOp
 
   after(async () => {
     crafter?.child.stdin?.end('quit\n');
-    for (const h of started) await h.stop();
+    await stopAllHosts();
     await ns?.destroy();
   });
 

@@ -127,9 +127,9 @@ export class JsonLines {
     });
   }
 
-  /** Sends one command and waits for its answer. */
-  request<T = Record<string, unknown>>(cmd: Record<string, unknown>, ms = 20_000): Promise<T> {
-    this.child.stdin!.write(JSON.stringify(cmd) + '\n');
+  /** Sends one command (a JSON object, or a line of text for line-command helpers) and waits for its answer. */
+  request<T = Record<string, unknown>>(cmd: Record<string, unknown> | string, ms = 20_000): Promise<T> {
+    this.child.stdin!.write((typeof cmd === 'string' ? cmd : JSON.stringify(cmd)) + '\n');
     return this.next<T>(ms);
   }
 
